@@ -1,0 +1,5 @@
+import sys
+
+from benchcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""Frozen records passed between the engine, storage, CLI and dashboard."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+
+from benchcore.errors import ConfigError
+
+TIER_NAMES: tuple[str, ...] = ("postgres-orm", "postgres-raw", "redis", "memcached", "inprocess")
+MODES: tuple[str, ...] = ("sync", "async")
+DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
+
+# Caps keep one click from exhausting memory or hammering a server; documented in the README.
+MAX_OPS = 10_000_000
+MAX_WARMUP = 1_000_000
+MAX_CONCURRENCY = 64
+MAX_TRIALS = 20
+MAX_KEYS = 1_000_000
+MAX_LABEL = 200
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+RunStatus = Literal["complete", "partial", "failed"]
+TierStatus = Literal["ok", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class User:
+    """The record every tier returns; the contract test compares these across tiers."""
+
+    id: int
+    name: str
+    age: int
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number between {low:,} and {high:,}, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
+
+
+def parse_names(text: str | list[str] | tuple[str, ...], valid: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """'all' or a comma list -> validated tuple in canonical order; ConfigError lists valid values."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if not items:
+        raise ConfigError(f"no {what} given; valid {what}: {', '.join(valid)} (or all)")
+    if items == ["all"]:
+        return valid
+    unknown = [t for t in items if t not in valid]
+    if unknown:
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid {what}: {', '.join(valid)} (or all)")
+    return tuple(t for t in valid if t in items)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to measure. Validated on construction: an invalid spec cannot exist."""
+
+    tiers: tuple[str, ...] = TIER_NAMES
+    modes: tuple[str, ...] = MODES
+    ops: int = 2000
+    warmup: int = 200
+    concurrency: int = 1
+    trials: int = 3
+    keys: int = 10_000
+    distribution: str = "uniform"
+    seed: int = 1
+    cold: bool = False
+    label: str = ""
+    table: str = "benchcore_users"
+    key_prefix: str = "benchcore"
+    cache_capacity: int | None = None  # in-process cache size; None = the key space
+    cache_ttl_s: int = 3600  # TTL for every cache tier's entries
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
+        object.__setattr__(self, "modes", parse_names(self.modes, MODES, "modes"))
+        _check_int("ops", self.ops, 1, MAX_OPS)
+        _check_int("warmup", self.warmup, 0, MAX_WARMUP)
+        _check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        _check_int("trials", self.trials, 1, MAX_TRIALS)
+        _check_int("keys", self.keys, 1, MAX_KEYS)
+        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        if self.cache_capacity is not None:
+            _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(f"unknown distribution {self.distribution!r}; valid: {', '.join(DISTRIBUTIONS)}")
+        if not isinstance(self.label, str) or len(self.label) > MAX_LABEL:
+            raise ConfigError(f"label must be text of at most {MAX_LABEL} characters")
+        if any(ord(c) < 32 and c not in "\t" for c in self.label):
+            raise ConfigError("label must not contain control characters")
+        if not _IDENTIFIER.match(self.table):
+            raise ConfigError(
+                f"table {self.table!r} must be a lower-case SQL identifier: letters, digits, _; at most 63 chars"
+            )
+        if not _KEY_PREFIX.match(self.key_prefix):
+            raise ConfigError(f"key_prefix {self.key_prefix!r} may use only letters, digits and _ . : - (1-64 chars)")
+
+    @property
+    def capacity(self) -> int:
+        return self.cache_capacity or self.keys
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tiers"], d["modes"] = list(self.tiers), list(self.modes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Latency summary of one timed phase (or of all trials pooled). Times in microseconds."""
+
+    ops: int
+    errors: int
+    hits: int | None
+    misses: int | None
+    mean_us: float
+    stddev_us: float
+    min_us: float
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    p999_us: float
+    max_us: float
+    ops_per_sec: float  # ops / wall time of the timed phase, measured, not 1e6/mean
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    trial: int  # 1-based
+    stats: Stats
+    samples: np.ndarray = field(repr=False, compare=False)  # int64 nanoseconds, one per successful read
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Where a tier's server was: embedded or external, how it was reached, its version."""
+
+    kind: Literal["external", "embedded", "in-process", "unknown"] = "unknown"
+    address: str = ""  # redacted URL, host:port or socket path
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class TierResult:
+    tier: str
+    mode: str
+    concurrency: int
+    description: str
+    status: TierStatus
+    error: str | None = None
+    summary: Stats | None = None  # all trials pooled; None when nothing was measured
+    trials: tuple[TrialResult, ...] = ()
+    server: ServerInfo = ServerInfo()
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    started_at: datetime  # UTC
+    finished_at: datetime
+    status: RunStatus
+    spec: RunSpec
+    environment: dict[str, Any]
+    results: tuple[TierResult, ...]
+    timer_overhead_ns: float  # median cost of one clock() pair, measured in this run
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported by the runner to whoever watches (CLI bar, dashboard status)."""
+
+    tier: str
+    mode: str
+    phase: Literal["prepare", "warmup", "timed", "done", "failed"]
+    trial: int  # 1-based; 0 before the first trial
+    trials: int
+    done: int  # timed reads finished in this trial
+    total: int  # timed reads per trial
+    reads_done: int  # timed reads finished in the whole run
+    reads_total: int  # timed reads planned for the whole run
+    message: str = ""

@@ -1,0 +1,87 @@
+"""What a tier is: open a connection, read one User by id, close. The runner owns the clock.
+
+A tier class is instantiated once per worker (C workers = C instances = C connections).
+`prepare` runs once per (tier, mode) before any worker opens: seed the table, warm or
+evict the cache. Hits and misses are plain counters the runner reads before and after
+each timed phase.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from benchcore.models import RunSpec, ServerInfo, User
+from benchcore.settings import Settings
+
+
+@dataclass
+class TierContext:
+    """Everything a tier needs; `shared` is per (tier, mode) run, e.g. the in-process cache."""
+
+    settings: Settings
+    spec: RunSpec
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def cache_key(self, key: int) -> str:
+        # Own prefix + table, so two tables never share cache entries and nothing else is touched.
+        return f"{self.spec.key_prefix}:{self.spec.table}:user:{key}"
+
+
+def encode_user(user: User) -> bytes:
+    return json.dumps({"id": user.id, "name": user.name, "age": user.age}, separators=(",", ":")).encode()
+
+
+def decode_user(raw: bytes | str) -> User:
+    d = json.loads(raw)
+    return User(id=d["id"], name=d["name"], age=d["age"])
+
+
+class _TierBase:
+    name: ClassVar[str]
+    mode: ClassVar[str]
+    description: ClassVar[str]  # one line: what one read does (round trips, session, serializer)
+    is_cache: ClassVar[bool] = False
+
+    def __init__(self, ctx: TierContext) -> None:
+        self.ctx = ctx
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def prepare(cls, ctx: TierContext) -> None:
+        """Once per (tier, mode), untimed: seed the table; warm the cache, or empty it when spec.cold."""
+
+    @classmethod
+    def server_info(cls, ctx: TierContext) -> ServerInfo:
+        """Where this tier's server is and its version; never raises."""
+        return ServerInfo()
+
+
+class SyncTier(_TierBase, ABC):
+    mode: ClassVar[str] = "sync"
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect; raise TierUnavailable (message names the redacted URL and a fix) within 3 s."""
+
+    @abstractmethod
+    def read(self, key: int) -> User: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class AsyncTier(_TierBase, ABC):
+    mode: ClassVar[str] = "async"
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def read(self, key: int) -> User: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
