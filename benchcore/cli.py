@@ -1,0 +1,242 @@
+"""`python -m benchcore run|runs|show|targets`: the headless face of the engine.
+
+Exit codes: 0 every requested tier completed; 1 the run finished but a tier failed (or the run
+could not be saved); 2 bad input; 130 cancelled with Ctrl-C (what was measured is saved as partial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from benchcore import report
+from benchcore.errors import BenchError, ConfigError
+from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, Progress, Run, RunSpec
+from benchcore.settings import EMBEDDED_CHOICES, Settings
+
+EXIT_OK, EXIT_TIER_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not a usage dump: scripts and people both read it.
+        raise ConfigError(f"{message} (see python -m benchcore {self.prog.split()[-1]} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _add_target_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--postgres-url", help="overrides BENCHCORE_POSTGRES_URL")
+    p.add_argument("--redis-url", help="overrides BENCHCORE_REDIS_URL")
+    p.add_argument("--memcached-url", help="overrides BENCHCORE_MEMCACHED_URL")
+    p.add_argument("--embedded", choices=EMBEDDED_CHOICES, help="overrides BENCHCORE_EMBEDDED (default auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="benchcore", description="Measure per-read latency of storage tiers.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a benchmark and save it")
+    run.add_argument("--tiers", default="all", help="all, or a comma list of postgres-orm,postgres-raw,redis,"
+                     "memcached,inprocess")
+    run.add_argument("--modes", default="sync,async", help="sync, async or both (default both)")
+    run.add_argument("--ops", type=_positive_int, default=2000, help=f"timed reads per trial (1..{MAX_OPS:,})")
+    run.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
+    run.add_argument("--concurrency", type=_positive_int, default=1,
+                     help=f"threads (sync) or tasks (async), each with its own connection (1..{MAX_CONCURRENCY})")
+    run.add_argument("--trials", type=_positive_int, default=3, help="full timed phases per tier and mode")
+    run.add_argument("--keys", type=_positive_int, default=10_000, help="rows seeded and keys read")
+    run.add_argument("--distribution", choices=DISTRIBUTIONS, default="uniform")
+    run.add_argument("--seed", type=_positive_int, default=1)
+    run.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
+    run.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
+    run.add_argument("--label", default="")
+    run.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
+    run.add_argument("--db", help="results database (default results.duckdb or BENCHCORE_DB)")
+    run.add_argument("--json", dest="json_path", help="also write the run as JSON to this path")
+    run.add_argument("--no-save", action="store_true", help="do not store the run")
+    _add_target_flags(run)
+
+    runs = sub.add_parser("runs", help="list stored runs, newest first")
+    runs.add_argument("--db")
+    runs.add_argument("--limit", type=_positive_int, default=50)
+
+    show = sub.add_parser("show", help="print one stored run")
+    show.add_argument("run_id")
+    show.add_argument("--db")
+    show.add_argument("--json", dest="as_json", action="store_true", help="print the JSON document instead")
+
+    targets = sub.add_parser("targets", help="where each backend is, whether it answers, its version")
+    _add_target_flags(targets)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        postgres_url=getattr(args, "postgres_url", None),
+        redis_url=getattr(args, "redis_url", None),
+        memcached_url=getattr(args, "memcached_url", None),
+        embedded=getattr(args, "embedded", None),
+        db_path=getattr(args, "db", None),
+    )
+
+
+class _ProgressPrinter:
+    """One updating line on a terminal; a line per tier otherwise (CI logs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_key: tuple[str, str] | None = None
+
+    def __call__(self, p: Progress) -> None:
+        pct = 100.0 * p.reads_done / p.reads_total if p.reads_total else 100.0
+        if self.tty:
+            trial = f"trial {p.trial}/{p.trials} " if p.trial else ""
+            self.stream.write(f"\r\033[K[{pct:5.1f}%] {p.tier} ({p.mode}) {p.phase} {trial}{p.done:,}/{p.total:,}")
+            if p.phase in ("done", "failed"):
+                self.stream.write("\n" if p.phase == "done" else f" - {p.message}\n")
+            self.stream.flush()
+        elif p.phase in ("done", "failed"):
+            end = "done" if p.phase == "done" else f"FAILED: {p.message}"
+            self.stream.write(f"[{pct:5.1f}%] {p.tier} ({p.mode}) {end}\n")
+            self.stream.flush()
+
+
+def _exit_code(run: Run, cancelled: bool) -> int:
+    if cancelled:
+        return EXIT_CANCELLED
+    return EXIT_OK if all(r.status == "ok" for r in run.results) else EXIT_TIER_FAILED
+
+
+def _save(run: Run, settings: Settings, err: TextIO) -> bool:
+    from benchcore.storage import RunRepository
+
+    repo = RunRepository(settings.db_path)
+    try:
+        message = repo.save_or_spool(run)
+    except BenchError as exc:
+        err.write(f"benchcore: run {run.run_id} NOT saved: {settings.scrub(str(exc))}\n")
+        return False
+    if message:
+        err.write(f"benchcore: {message}\n")
+        return False
+    err.write(f"saved run {run.run_id} ({run.status}) to {settings.db_path}\n")
+    return True
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.runner import run_benchmark
+
+    spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
+                   concurrency=args.concurrency, trials=args.trials, keys=args.keys,
+                   distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
+                   table=args.table, cache_capacity=args.cache_capacity)
+    settings = _settings(args)
+    json_path = Path(args.json_path) if args.json_path else None
+    if json_path and not json_path.parent.exists():
+        raise ConfigError(f"--json: directory {json_path.parent} does not exist")
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        cancel.set()
+        err.write("\ncancelling: finishing the current read, saving what was measured (Ctrl-C again to abort)\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        started = time.monotonic()
+        run = run_benchmark(spec, settings, on_progress=_ProgressPrinter(err), cancel=cancel)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    out.write(report.results_table(run) + "\n")
+    out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
+    code = _exit_code(run, cancel.is_set())
+    if json_path:
+        json_path.write_text(json.dumps(report.run_dict(run), indent=2) + "\n")
+        err.write(f"wrote {json_path}\n")
+    if not args.no_save and not _save(run, settings, err):
+        code = max(code, EXIT_TIER_FAILED)
+    return code
+
+
+def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.storage import RunRepository
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        out.write(f"no runs yet: {settings.db_path} does not exist (python -m benchcore run)\n")
+        return EXIT_OK
+    frame = RunRepository(settings.db_path).list_runs().head(args.limit)
+    if frame.empty:
+        out.write("no runs yet (python -m benchcore run)\n")
+        return EXIT_OK
+    rows = [[r.run_id, str(r.started_at)[:19], r.status, r.label, r.tiers, r.modes, f"{r.ops:,}", r.machine]
+            for r in frame.itertuples()]
+    out.write(report.plain_table(["run id", "started (UTC)", "status", "label", "tiers", "modes", "ops",
+                                  "machine"], rows) + "\n")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.storage import RunRepository
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise ConfigError(f"no results database at {settings.db_path}")
+    run = RunRepository(settings.db_path).get_run(args.run_id, with_samples=False)
+    if args.as_json:
+        out.write(json.dumps(report.run_dict(run), indent=2) + "\n")
+        return EXIT_OK
+    out.write(f"run {run.run_id}  {run.status}  started {run.started_at:%Y-%m-%d %H:%M:%S} UTC  "
+              f"label {run.label!r}\n\n")
+    out.write(report.results_table(run) + "\n")
+    return EXIT_OK
+
+
+def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.services import probe_targets
+
+    settings = _settings(args)
+    rows = probe_targets(settings)
+    table = [[r.backend, r.address, r.kind, "yes" if r.reachable else "no", r.version or "-", r.error or ""]
+             for r in rows]
+    out.write(report.plain_table(["backend", "address", "kind", "answers", "version", "problem"], table) + "\n")
+    out.write("\nPoint benchcore elsewhere with BENCHCORE_POSTGRES_URL, BENCHCORE_REDIS_URL, "
+              "BENCHCORE_MEMCACHED_URL (or --postgres-url, ...).\n")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "targets": cmd_targets}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, out, err)
+    except ConfigError as exc:
+        err.write(f"benchcore: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except BenchError as exc:
+        err.write(f"benchcore: {exc}\n")
+        return EXIT_TIER_FAILED
+    except KeyboardInterrupt:
+        err.write("benchcore: aborted\n")
+        return EXIT_CANCELLED

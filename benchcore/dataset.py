@@ -1,0 +1,189 @@
+"""The benchmark's own table: its ORM model, deterministic rows, idempotent seeding, driver URLs.
+
+Every tier returns `make_user(id)` for key `id`, so the contract test can compare tiers record by record.
+Only the table named by the caller (default `benchcore_users`) is ever created or written.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from benchcore import models
+from benchcore.errors import ConfigError, TierUnavailable
+from benchcore.urls import password_of, redact, scrub
+
+CONNECT_TIMEOUT_S = 3
+POSTGRES_FIX = "start PostgreSQL or set BENCHCORE_POSTGRES_URL to a reachable server"
+_SCHEMES = ("postgresql", "postgres")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # the same rule RunSpec applies
+_SEED_PAGE = 1000
+# Matches user_model(): String -> varchar, Integer -> integer.
+_CREATE = "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY, name varchar NOT NULL, age integer NOT NULL)"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserColumns:
+    """Columns shared by every per-table model (a declarative mixin)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    age: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    def to_user(self) -> models.User:
+        return models.User(id=self.id, name=self.name, age=self.age)
+
+
+def check_table(table: str) -> str:
+    if not _IDENTIFIER.match(table):
+        raise ConfigError(f"table {table!r} must be a lower-case SQL identifier: letters, digits, _; at most 63 chars")
+    return table
+
+
+@functools.cache
+def user_model(table: str) -> type[UserColumns]:
+    """The mapped class for `table`; one class per table name, created once (one registry, unique class names)."""
+    check_table(table)
+    return type(f"UserRow_{table}", (UserColumns, Base), {"__tablename__": table})
+
+
+def make_user(user_id: int) -> models.User:
+    """The row stored under `user_id`: deterministic, so every tier and source returns identical records."""
+    return models.User(id=user_id, name=f"user-{user_id}", age=18 + user_id % 60)
+
+
+# --- URLs -------------------------------------------------------------------------------------------------------
+
+
+def _base_url(postgres_url: str) -> str:
+    """postgresql:// form of the URL; accepts postgres:// and postgresql+driver://."""
+    try:
+        parts = urlsplit(postgres_url)
+    except ValueError as exc:
+        raise ConfigError(f"malformed PostgreSQL URL {redact(postgres_url)!r}: {exc}") from None
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in _SCHEMES:
+        raise ConfigError(f"PostgreSQL URL {redact(postgres_url)!r} must start with postgresql://")
+    return urlunsplit(("postgresql", *parts[1:]))
+
+
+def psycopg2_dsn(postgres_url: str) -> str:
+    """libpq URI with connect_timeout (libpq only takes whole seconds) unless the URL sets one."""
+    parts = urlsplit(_base_url(postgres_url))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    return urlunsplit((*parts[:3], urlencode(query), parts.fragment))
+
+
+def asyncpg_dsn(postgres_url: str) -> str:
+    """asyncpg takes the postgresql:// URI as is; its timeout is passed as `timeout=` instead."""
+    return _base_url(postgres_url)
+
+
+def sqlalchemy_url(postgres_url: str, driver: str = "psycopg2") -> str:
+    """postgresql+psycopg2:// or postgresql+asyncpg:// for create_engine / create_async_engine."""
+    if driver not in ("psycopg2", "asyncpg"):
+        raise ConfigError(f"unknown PostgreSQL driver {driver!r}; valid: psycopg2, asyncpg")
+    return "postgresql+" + driver + _base_url(postgres_url)[len("postgresql") :]
+
+
+def unavailable(
+    server: str, url: str, exc: BaseException, fix: str, secrets: tuple[str | None, ...] = ()
+) -> TierUnavailable:
+    """TierUnavailable naming the redacted URL and the fix; the driver's text is scrubbed of every password."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    message = f"cannot reach {server} at {redact(url)}: {detail}; {fix}"
+    return TierUnavailable(scrub(message, [password_of(url), *secrets]))
+
+
+# --- connections ------------------------------------------------------------------------------------------------
+
+
+def connect_psycopg2(postgres_url: str, *, autocommit: bool = True) -> Any:
+    """A psycopg2 connection, or TierUnavailable (within the connect timeout) naming the redacted URL."""
+    import psycopg2
+
+    dsn = psycopg2_dsn(postgres_url)
+    try:
+        conn = psycopg2.connect(dsn)
+    except Exception as exc:  # any failure to connect means the tier cannot run
+        raise unavailable("PostgreSQL", postgres_url, exc, POSTGRES_FIX) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+async def connect_asyncpg(postgres_url: str) -> Any:
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(asyncpg_dsn(postgres_url), timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        raise unavailable("PostgreSQL", postgres_url, exc, POSTGRES_FIX) from None
+
+
+def select_sql(table: str) -> str:
+    """The raw tiers' query with the table name quoted; `%s` / `$1` placeholder chosen by the caller."""
+    return f'SELECT id, name, age FROM "{check_table(table)}" WHERE id = '
+
+
+# --- seeding ----------------------------------------------------------------------------------------------------
+
+
+def ensure_seeded(postgres_url: str, table: str, keys: int) -> int:
+    """Create `table` if needed and insert any missing ids 1..keys; returns the number of rows inserted.
+
+    Idempotent and cheap to re-run (one count query when complete). An advisory lock serialises two
+    processes seeding the same table at once (CREATE TABLE IF NOT EXISTS can race otherwise).
+    """
+    from psycopg2 import sql
+    from psycopg2.extras import execute_values
+
+    check_table(table)
+    ident = sql.Identifier(table)
+    conn = connect_psycopg2(postgres_url, autocommit=False)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("benchcore:" + table,))
+            cur.execute(sql.SQL(_CREATE).format(ident))
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE id BETWEEN 1 AND %s").format(ident), (keys,))
+            (present,) = cur.fetchone()
+            if present == keys:
+                return 0
+            cur.execute(sql.SQL("SELECT id FROM {} WHERE id BETWEEN 1 AND %s").format(ident), (keys,))
+            have = {row[0] for row in cur.fetchall()}
+            rows = [(u.id, u.name, u.age) for u in map(make_user, range(1, keys + 1)) if u.id not in have]
+            execute_values(
+                cur,
+                sql.SQL("INSERT INTO {} (id, name, age) VALUES %s ON CONFLICT (id) DO NOTHING").format(ident),
+                rows,
+                page_size=_SEED_PAGE,
+            )
+            return len(rows)
+    finally:
+        conn.close()
+
+
+def fetch_users(postgres_url: str, table: str, keys: int) -> list[models.User]:
+    """Rows 1..keys in id order, for warming a cache in bulk."""
+    from psycopg2 import sql
+
+    conn = connect_psycopg2(postgres_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT id, name, age FROM {} WHERE id BETWEEN 1 AND %s ORDER BY id").format(
+                    sql.Identifier(check_table(table))
+                ),
+                (keys,),
+            )
+            return [models.User(id=i, name=n, age=a) for i, n, a in cur.fetchall()]
+    finally:
+        conn.close()

@@ -1,0 +1,104 @@
+"""Plain-text tables and the JSON document for a Run (CLI output; no terminal control here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+from benchcore.models import Run, Stats, TierResult
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: use null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _stats_dict(stats: Stats | None) -> dict[str, Any]:
+    if stats is None:
+        return {k: None for k in Stats.__dataclass_fields__}
+    return asdict(stats)
+
+
+def result_dict(result: TierResult) -> dict[str, Any]:
+    summary = _stats_dict(result.summary)
+    if result.summary is None:
+        summary["ops"] = summary["errors"] = 0
+    return _clean({
+        "tier": result.tier,
+        "mode": result.mode,
+        "concurrency": result.concurrency,
+        **{k: summary[k] for k in ("ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us",
+                                   "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec", "wall_s")},
+        "description": result.description,
+        "status": result.status,
+        "error": result.error,
+        "server": asdict(result.server),
+        "trials": [{"trial": t.trial, **asdict(t.stats)} for t in result.trials],
+    })
+
+
+def run_dict(run: Run) -> dict[str, Any]:
+    """The `--json` document: {"run_id", "status", "config", "environment", "results": [...]}."""
+    return _clean({
+        "run_id": run.run_id,
+        "status": run.status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat(),
+        "label": run.label,
+        "config": run.spec.to_dict(),
+        "environment": run.environment,
+        "timer_overhead_ns": run.timer_overhead_ns,
+        "results": [result_dict(r) for r in run.results],
+    })
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths,
+                                                                                                   strict=True)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def results_table(run: Run) -> str:
+    headers = ["tier", "mode", "conc", "mean µs", "p50 µs", "p99 µs", "ops/s", "hits/misses", "status"]
+    rows = []
+    for r in run.results:
+        s = r.summary
+        hm = "-" if s is None or s.hits is None else f"{s.hits:,}/{s.misses:,}"
+        status = r.status if not (s and s.errors) else f"{r.status} ({s.errors:,} errors)"
+        rows.append([r.tier, r.mode, str(r.concurrency), _num(s and s.mean_us), _num(s and s.p50_us),
+                     _num(s and s.p99_us), _num(s and s.ops_per_sec, 0), hm, status])
+    parts = [_table(headers, rows, right={2, 3, 4, 5, 6, 7})]
+    described = {(r.tier, r.mode): r.description for r in run.results if r.description}
+    if described:
+        parts.append("\nWhat one read does:")
+        parts += [f"  {t} ({m}): {d}" for (t, m), d in described.items()]
+    failed = [r for r in run.results if r.error]
+    if failed:
+        parts.append("\nProblems:")
+        parts += [f"  {r.tier} ({r.mode}): {r.error}" for r in failed]
+    parts.append(f"\nTimer cost per read (included in every sample): {run.timer_overhead_ns:,.0f} ns. "
+                 f"{run.spec.trials} trial(s) x {run.spec.ops:,} reads, warmup {run.spec.warmup:,}, "
+                 f"keys {run.spec.keys:,} ({run.spec.distribution}), concurrency {run.spec.concurrency}, "
+                 f"caches {'cold' if run.spec.cold else 'warmed'}.")
+    return "\n".join(parts)
+
+
+def plain_table(headers: list[str], rows: list[list[Any]]) -> str:
+    return _table(headers, [[("-" if v is None else str(v)) for v in r] for r in rows], right=set())

@@ -1,0 +1,458 @@
+"""Warmup + timed loop for every (tier, mode). The runner owns the clock, the samples and progress.
+
+What is timed: exactly one `tier.read(key)` (sync) or `await tier.read(key)` (async) between two
+clock() calls; key generation, progress and cancellation checks happen outside that window.
+Sync concurrency C = C threads, each with its own tier instance (connection); async concurrency
+C = C tasks on one event loop, each with its own instance. Failed reads are counted as errors and
+are not latency samples; MAX_CONSECUTIVE_ERRORS in a row stop that tier (its server is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from benchcore import stats
+from benchcore.models import Progress, Run, RunSpec, ServerInfo, TierResult, TrialResult
+from benchcore.settings import Settings
+from benchcore.tiers import load_tier
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+from benchcore.workloads import make_keys
+
+Clock = Callable[[], int]
+ProgressFn = Callable[[Progress], None]
+
+MAX_CONSECUTIVE_ERRORS = 20
+CHECK_EVERY = 256  # reads between cancellation checks / progress updates (outside the timed window)
+PROGRESS_INTERVAL_S = 0.1
+WARMUP_SEED_OFFSET = 1_000_003  # warmup keys differ from every trial's keys
+BACKEND_OF: dict[str, str | None] = {
+    "postgres-orm": "postgres",
+    "postgres-raw": "postgres",
+    "redis": "redis",
+    "memcached": "memcached",
+    "inprocess": None,
+}
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def measure_timer_overhead(clock: Clock = time.perf_counter_ns, pairs: int = 20_000) -> float:
+    """Median ns of an empty timed window: what every sample carries on top of the read itself."""
+    deltas = array("q")
+    for _ in range(pairs):
+        t0 = clock()
+        deltas.append(clock() - t0)
+    return float(np.median(np.frombuffer(deltas, dtype=np.int64))) if pairs else 0.0
+
+
+def _error_text(exc: BaseException, settings: Settings) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return settings.scrub(f"{name}: {text}" if text and not text.startswith(name) else (text or name))
+
+
+@dataclass
+class _Outcome:
+    """What one worker's loop produced."""
+
+    samples: array = field(default_factory=lambda: array("q"))
+    errors: int = 0
+    last_error: str | None = None
+    aborted: bool = False
+    cancelled: bool = False
+
+
+class _Reporter:
+    """Counts reads across workers and forwards throttled Progress to the caller's callback."""
+
+    def __init__(self, callback: ProgressFn | None, reads_total: int, trials: int) -> None:
+        self.callback = callback
+        self.reads_total = reads_total
+        self.trials = trials
+        self.reads_done = 0
+        self.lock = threading.Lock()
+        self.tier = self.mode = ""
+        self.phase: Any = "prepare"
+        self.trial = 0
+        self.done = 0
+        self.total = 0
+        self.last_emit = 0.0
+
+    def start(self, tier: str, mode: str, phase: Any, trial: int = 0, total: int = 0, message: str = "") -> None:
+        with self.lock:
+            self.tier, self.mode, self.phase, self.trial, self.done, self.total = tier, mode, phase, trial, 0, total
+        self._emit(message)
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            if self.phase == "timed":
+                self.done += n
+                self.reads_done += n
+            now = time.monotonic()
+            if now - self.last_emit < PROGRESS_INTERVAL_S:
+                return
+            self.last_emit = now
+        self._emit()
+
+    def skip(self, n: int) -> None:
+        """Reads planned but never made (failed/cancelled tier) still move the overall bar."""
+        with self.lock:
+            self.reads_done += n
+
+    def _emit(self, message: str = "") -> None:
+        if self.callback is None:
+            return
+        self.callback(Progress(tier=self.tier, mode=self.mode, phase=self.phase, trial=self.trial,
+                               trials=self.trials, done=self.done, total=self.total, reads_done=self.reads_done,
+                               reads_total=self.reads_total, message=message))
+
+
+def _sync_loop(tier: SyncTier, keys: list[int], clock: Clock, cancel: threading.Event, reporter: _Reporter,
+               settings: Settings) -> _Outcome:
+    out = _Outcome()
+    append = out.samples.append
+    read = tier.read
+    consecutive = 0
+    last_tick = 0
+    for i, key in enumerate(keys):
+        if i % CHECK_EVERY == 0 and i:
+            reporter.add(i - last_tick)
+            last_tick = i
+            if cancel.is_set():
+                out.cancelled = True
+                break
+        t0 = clock()
+        try:
+            read(key)
+        except Exception as exc:  # any driver error is one failed read, never a crash
+            out.errors += 1
+            consecutive += 1
+            out.last_error = _error_text(exc, settings)
+            if consecutive >= MAX_CONSECUTIVE_ERRORS:
+                out.aborted = True
+                break
+            continue
+        append(clock() - t0)
+        consecutive = 0
+    reporter.add(len(out.samples) + out.errors - last_tick)
+    return out
+
+
+async def _async_loop(tier: AsyncTier, keys: list[int], clock: Clock, cancel: threading.Event,
+                      reporter: _Reporter, settings: Settings) -> _Outcome:
+    out = _Outcome()
+    append = out.samples.append
+    read = tier.read
+    consecutive = 0
+    last_tick = 0
+    for i, key in enumerate(keys):
+        if i % CHECK_EVERY == 0 and i:
+            reporter.add(i - last_tick)
+            last_tick = i
+            if cancel.is_set():
+                out.cancelled = True
+                break
+        t0 = clock()
+        try:
+            await read(key)
+        except Exception as exc:
+            out.errors += 1
+            consecutive += 1
+            out.last_error = _error_text(exc, settings)
+            if consecutive >= MAX_CONSECUTIVE_ERRORS:
+                out.aborted = True
+                break
+            continue
+        append(clock() - t0)
+        consecutive = 0
+    reporter.add(len(out.samples) + out.errors - last_tick)
+    return out
+
+
+def _chunks(keys: np.ndarray, workers: int) -> list[list[int]]:
+    # Python ints: drivers want them, and iterating numpy scalars is slower.
+    return [keys[w::workers].tolist() for w in range(workers)]
+
+
+def _sync_phase(workers: Sequence[SyncTier], chunks: list[list[int]], clock: Clock, cancel: threading.Event,
+                reporter: _Reporter, settings: Settings) -> tuple[list[_Outcome], int]:
+    if len(workers) == 1:
+        t_start = clock()
+        outcome = _sync_loop(workers[0], chunks[0], clock, cancel, reporter, settings)
+        return [outcome], clock() - t_start
+    outcomes: list[_Outcome | None] = [None] * len(workers)
+    barrier = threading.Barrier(len(workers) + 1)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        outcomes[i] = _sync_loop(workers[i], chunks[i], clock, cancel, reporter, settings)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t_start = clock()
+    for t in threads:
+        t.join()
+    wall = clock() - t_start
+    return [o if o is not None else _Outcome(aborted=True, last_error="worker thread died") for o in outcomes], wall
+
+
+async def _async_phase(workers: Sequence[AsyncTier], chunks: list[list[int]], clock: Clock,
+                       cancel: threading.Event, reporter: _Reporter,
+                       settings: Settings) -> tuple[list[_Outcome], int]:
+    t_start = clock()
+    outcomes = await asyncio.gather(
+        *(_async_loop(w, c, clock, cancel, reporter, settings) for w, c in zip(workers, chunks, strict=True))
+    )
+    return list(outcomes), clock() - t_start
+
+
+@dataclass
+class _TierRun:
+    """Bookkeeping for one (tier, mode): trials, counters, the final TierResult."""
+
+    name: str
+    mode: str
+    spec: RunSpec
+    description: str = ""
+    is_cache: bool = False
+    trials: list[TrialResult] = field(default_factory=list)
+    raw: list[tuple[np.ndarray, int, int, int | None, int | None]] = field(default_factory=list)
+    error: str | None = None
+    cancelled: bool = False
+
+    def counters(self, workers: Sequence[SyncTier | AsyncTier]) -> tuple[int | None, int | None]:
+        if not self.is_cache:
+            return None, None
+        return sum(w.hits for w in workers), sum(w.misses for w in workers)
+
+    def add_trial(self, trial: int, outcomes: list[_Outcome], wall_ns: int,
+                  before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> None:
+        samples = np.concatenate([np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]).astype(np.int64)
+        errors = sum(o.errors for o in outcomes)
+        hits = None if after[0] is None or before[0] is None else after[0] - before[0]
+        misses = None if after[1] is None or before[1] is None else after[1] - before[1]
+        self.trials.append(TrialResult(trial=trial, stats=stats.summarize(samples, wall_ns, errors, hits, misses),
+                                       samples=samples))
+        self.raw.append((samples, wall_ns, errors, hits, misses))
+        failed = [o for o in outcomes if o.aborted]
+        if failed:
+            self.error = (f"stopped after {MAX_CONSECUTIVE_ERRORS} failed reads in a row in trial {trial}: "
+                          f"{failed[0].last_error}")
+        if any(o.cancelled for o in outcomes):
+            self.cancelled = True
+
+    def result(self, server: ServerInfo) -> TierResult:
+        summary = stats.pool(self.raw) if self.raw else None
+        status = "failed" if self.error else ("cancelled" if self.cancelled else "ok")
+        return TierResult(tier=self.name, mode=self.mode, concurrency=self.spec.concurrency,
+                          description=self.description, status=status, error=self.error, summary=summary,
+                          trials=tuple(self.trials), server=server)
+
+
+class _Engine:
+    def __init__(self, spec: RunSpec, settings: Settings, on_progress: ProgressFn | None,
+                 cancel: threading.Event, clock: Clock, tier_loader: Callable[[str, str], type]) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.cancel = cancel
+        self.clock = clock
+        self.tier_loader = tier_loader
+        per_tier = spec.ops * spec.trials
+        self.reporter = _Reporter(on_progress, per_tier * len(spec.tiers) * len(spec.modes), spec.trials)
+
+    def run_tier(self, name: str, mode: str, server: ServerInfo, unavailable: str | None) -> TierResult:
+        spec = self.spec
+        state = _TierRun(name, mode, spec)
+        self.reporter.start(name, mode, "prepare", message=f"preparing {name} ({mode})")
+        try:
+            if unavailable:
+                raise _Unavailable(unavailable)
+            cls = self.tier_loader(name, mode)
+            state.description = cls.description
+            state.is_cache = cls.is_cache
+            ctx = TierContext(settings=self.settings, spec=spec)
+            cls.prepare(ctx)
+            if BACKEND_OF.get(name, "") is None:  # in-process: only the tier knows its rows' source
+                server = cls.server_info(ctx)
+            if mode == "sync":
+                self._run_sync(cls, ctx, state)
+            else:
+                asyncio.run(self._run_async(cls, ctx, state))
+        except _Cancelled:
+            state.cancelled = True
+        except Exception as exc:  # a failing tier never loses the rest of the run
+            state.error = _error_text(exc, self.settings) if not isinstance(exc, _Unavailable) else str(exc)
+        planned = spec.ops * spec.trials
+        measured = sum(t.stats.ops + t.stats.errors for t in state.trials)
+        self.reporter.skip(max(0, planned - measured))  # keep the overall bar honest
+        result = state.result(server)
+        self.reporter.start(name, mode, "failed" if result.status == "failed" else "done",
+                            message=result.error or "")
+        return result
+
+    # -- sync -----------------------------------------------------------------------------------
+    def _run_sync(self, cls: type[SyncTier], ctx: TierContext, state: _TierRun) -> None:
+        workers: list[SyncTier] = []
+        try:
+            for _ in range(self.spec.concurrency):
+                worker = cls(ctx)
+                worker.open()
+                workers.append(worker)
+            self._warmup_sync(workers, state)
+            for trial in range(1, self.spec.trials + 1):
+                if self.cancel.is_set():
+                    raise _Cancelled
+                chunks = _chunks(self._keys(trial), len(workers))
+                self.reporter.start(state.name, state.mode, "timed", trial, self.spec.ops)
+                before = state.counters(workers)
+                outcomes, wall = _sync_phase(workers, chunks, self.clock, self.cancel, self.reporter, self.settings)
+                state.add_trial(trial, outcomes, wall, before, state.counters(workers))
+                if state.error or state.cancelled:
+                    return
+        finally:
+            for worker in workers:
+                with contextlib.suppress(Exception):
+                    worker.close()
+
+    def _warmup_sync(self, workers: list[SyncTier], state: _TierRun) -> None:
+        if not self.spec.warmup:
+            return
+        self.reporter.start(state.name, state.mode, "warmup", 0, self.spec.warmup)
+        chunks = _chunks(self._warmup_keys(), len(workers))
+        outcomes, _ = _sync_phase(workers, chunks, self.clock, self.cancel, self.reporter, self.settings)
+        self._check_warmup(outcomes)
+
+    # -- async ----------------------------------------------------------------------------------
+    async def _run_async(self, cls: type[AsyncTier], ctx: TierContext, state: _TierRun) -> None:
+        workers: list[AsyncTier] = []
+        try:
+            for _ in range(self.spec.concurrency):
+                worker = cls(ctx)
+                await worker.open()
+                workers.append(worker)
+            if self.spec.warmup:
+                self.reporter.start(state.name, state.mode, "warmup", 0, self.spec.warmup)
+                chunks = _chunks(self._warmup_keys(), len(workers))
+                outcomes, _ = await _async_phase(workers, chunks, self.clock, self.cancel, self.reporter,
+                                                 self.settings)
+                self._check_warmup(outcomes)
+            for trial in range(1, self.spec.trials + 1):
+                if self.cancel.is_set():
+                    raise _Cancelled
+                chunks = _chunks(self._keys(trial), len(workers))
+                self.reporter.start(state.name, state.mode, "timed", trial, self.spec.ops)
+                before = state.counters(workers)
+                outcomes, wall = await _async_phase(workers, chunks, self.clock, self.cancel, self.reporter,
+                                                    self.settings)
+                state.add_trial(trial, outcomes, wall, before, state.counters(workers))
+                if state.error or state.cancelled:
+                    return
+        finally:
+            for worker in workers:
+                with contextlib.suppress(Exception):
+                    await worker.close()
+
+    # -- shared ---------------------------------------------------------------------------------
+    def _keys(self, trial: int) -> np.ndarray:
+        return make_keys(self.spec.distribution, self.spec.keys, self.spec.ops, self.spec.seed + trial)
+
+    def _warmup_keys(self) -> np.ndarray:
+        return make_keys(self.spec.distribution, self.spec.keys, self.spec.warmup,
+                         self.spec.seed + WARMUP_SEED_OFFSET)
+
+    def _check_warmup(self, outcomes: list[_Outcome]) -> None:
+        if any(o.cancelled for o in outcomes):
+            raise _Cancelled
+        failed = [o for o in outcomes if o.aborted]
+        if failed:
+            raise _Unavailable(f"warmup failed: {failed[0].last_error}")
+
+
+class _Unavailable(Exception):
+    """A tier that cannot run; the message is already user-facing and scrubbed."""
+
+
+def _resolve(settings: Settings) -> tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]:
+    """Find (or start) each backend's server. Imported lazily: services may start embedded servers."""
+    from benchcore import services
+
+    targets = services.resolve_targets(settings)
+    servers: dict[str, ServerInfo] = {}
+    reasons: dict[str, str | None] = {}
+    for backend in ("postgres", "redis", "memcached"):
+        target = targets.get(backend)
+        servers[backend] = target.server
+        reasons[backend] = None if target.available else target.reason
+    return targets.apply(settings), servers, reasons
+
+
+def _environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
+    from benchcore.environment import capture_environment
+
+    return capture_environment(servers)
+
+
+def run_benchmark(
+    spec: RunSpec,
+    settings: Settings,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    clock: Clock = time.perf_counter_ns,
+    tier_loader: Callable[[str, str], type] = load_tier,
+    resolve: Callable[[Settings], tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]] = _resolve,
+    environment: Callable[[dict[str, ServerInfo]], dict[str, Any]] = _environment,
+) -> Run:
+    """Measure every requested (tier, mode); never raises because a tier failed."""
+    cancel = cancel or threading.Event()
+    started = datetime.now(UTC)
+    timer_overhead = measure_timer_overhead(clock)
+    resolved, servers, reasons = resolve(settings)
+    engine = _Engine(spec, resolved, on_progress, cancel, clock, tier_loader)
+    results: list[TierResult] = []
+    for name in spec.tiers:
+        backend = BACKEND_OF[name]
+        if backend is None:
+            server = ServerInfo(kind="in-process", address="this process", version=_cachetools_version())
+            reason = None
+        else:
+            server, reason = servers[backend], reasons[backend]
+        for mode in spec.modes:
+            if cancel.is_set():
+                engine.reporter.skip(spec.ops * spec.trials)
+                results.append(TierResult(tier=name, mode=mode, concurrency=spec.concurrency, description="",
+                                          status="cancelled", error="run cancelled before this tier started",
+                                          server=server))
+                continue
+            results.append(engine.run_tier(name, mode, server, reason))
+    env = environment(servers)
+    env["timer_overhead_ns"] = timer_overhead
+    ok = [r for r in results if r.status == "ok"]
+    measured = [r for r in results if r.summary is not None and r.summary.ops > 0]
+    status = "complete" if len(ok) == len(results) else ("partial" if measured else "failed")
+    return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC), status=status,
+               spec=spec, environment=env, results=tuple(results), timer_overhead_ns=timer_overhead)
+
+
+def _cachetools_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cachetools {version('cachetools')}"
+    except PackageNotFoundError:
+        return ""

@@ -1,0 +1,151 @@
+"""In-process cache-aside: a cachetools TTLCache of User objects shared by the (tier, mode)'s workers.
+
+The source behind the cache is PostgreSQL when it answers during prepare(); otherwise it is
+dataset.make_user (the same deterministic rows), so this tier still runs with no server at all.
+Which one was used is `ctx.shared["source"]` / the `source` property.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+from cachetools import TTLCache
+
+from benchcore import dataset
+from benchcore.errors import TierUnavailable
+from benchcore.models import ServerInfo, User
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
+
+SOURCE_POSTGRES = "postgresql"
+SOURCE_GENERATED = "generated (dataset.make_user; PostgreSQL unreachable)"
+
+
+def _prepare(ctx: TierContext) -> None:
+    """Untimed: pick the source, build the shared cache, fill it with every key unless spec.cold."""
+    spec = ctx.spec
+    try:
+        seed(ctx)
+        source = SOURCE_POSTGRES
+    except TierUnavailable:
+        source = SOURCE_GENERATED
+    cache: TTLCache[int, User] = TTLCache(maxsize=spec.capacity, ttl=spec.cache_ttl_s)
+    if not spec.cold:
+        if source == SOURCE_POSTGRES:
+            with scrubbed(ctx):
+                users = dataset.fetch_users(ctx.settings.postgres_url, spec.table, spec.keys)
+        else:
+            users = [dataset.make_user(k) for k in range(1, spec.keys + 1)]
+        for user in users:
+            cache[user.id] = user
+    ctx.shared.update(cache=cache, source=source, lock=threading.Lock())
+
+
+def _shared(ctx: TierContext) -> tuple[TTLCache[int, User], str, threading.Lock]:
+    try:
+        return ctx.shared["cache"], ctx.shared["source"], ctx.shared["lock"]
+    except KeyError:
+        raise RuntimeError("inprocess tier: prepare(ctx) must run before open()") from None
+
+
+def _server_info(ctx: TierContext) -> ServerInfo:
+    source = ctx.shared.get("source", "not prepared yet")
+    return ServerInfo(kind="in-process", address=f"this process; misses read from {source}")
+
+
+class InProcessSyncTier(SyncTier):
+    name = "inprocess"
+    is_cache: ClassVar[bool] = True
+    description = (
+        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the workers, no I/O, no serializer: "
+        "cache[id]; a threading.Lock around each access only when concurrency > 1; "
+        "miss: psycopg2 SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, counted"
+    )
+
+    def __init__(self, ctx: TierContext) -> None:
+        super().__init__(ctx)
+        self._cache, self.source, lock = _shared(ctx)
+        # cachetools is not thread-safe (a hit reorders the LRU links); one worker needs no lock.
+        self._lock: threading.Lock | None = lock if ctx.spec.concurrency > 1 else None
+        self._pg: Any = PgReader(ctx) if self.source == SOURCE_POSTGRES else None
+
+    @classmethod
+    def prepare(cls, ctx: TierContext) -> None:
+        _prepare(ctx)
+
+    @classmethod
+    def server_info(cls, ctx: TierContext) -> ServerInfo:
+        return _server_info(ctx)
+
+    def open(self) -> None:
+        if self._pg is not None:
+            self._pg.open()
+
+    def read(self, key: int) -> User:
+        try:
+            if self._lock is None:
+                user = self._cache[key]
+            else:
+                with self._lock:
+                    user = self._cache[key]
+        except KeyError:
+            return self._miss(key)
+        self.hits += 1
+        return user
+
+    def _miss(self, key: int) -> User:
+        self.misses += 1
+        user = self._pg.fetch(key) if self._pg is not None else dataset.make_user(key)
+        if self._lock is None:
+            self._cache[key] = user
+        else:
+            with self._lock:
+                self._cache[key] = user
+        return user
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+
+
+class InProcessAsyncTier(AsyncTier):
+    name = "inprocess"
+    is_cache: ClassVar[bool] = True
+    description = (
+        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the tasks of one event loop: "
+        "async read returns cache[id] without awaiting anything on a hit (no lock needed); "
+        "miss: asyncpg prepared SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, counted"
+    )
+
+    def __init__(self, ctx: TierContext) -> None:
+        super().__init__(ctx)
+        self._cache, self.source, _ = _shared(ctx)
+        self._pg: Any = AsyncPgReader(ctx) if self.source == SOURCE_POSTGRES else None
+
+    @classmethod
+    def prepare(cls, ctx: TierContext) -> None:
+        _prepare(ctx)
+
+    @classmethod
+    def server_info(cls, ctx: TierContext) -> ServerInfo:
+        return _server_info(ctx)
+
+    async def open(self) -> None:
+        if self._pg is not None:
+            await self._pg.open()
+
+    async def read(self, key: int) -> User:
+        try:
+            user = self._cache[key]
+        except KeyError:
+            self.misses += 1
+            user = await self._pg.fetch(key) if self._pg is not None else dataset.make_user(key)
+            self._cache[key] = user
+            return user
+        self.hits += 1
+        return user
+
+    async def close(self) -> None:
+        if self._pg is not None:
+            await self._pg.close()

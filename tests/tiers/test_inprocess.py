@@ -1,0 +1,60 @@
+"""In-process tier specifics: one cache per (tier, mode), capacity/TTL options, thread safety."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from benchcore import dataset
+from benchcore.models import MODES
+from benchcore.settings import Settings
+from benchcore.tiers.inprocess import SOURCE_POSTGRES, InProcessSyncTier
+from tests.tiers.test_contract import KEYS, prepared, session
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cache_is_shared_by_workers_and_sized_by_options(mode: str, settings: Settings) -> None:
+    ctx = prepared("inprocess", mode, settings, cold=True, cache_capacity=50, cache_ttl_s=30)
+    cache = ctx.shared["cache"]
+    assert (cache.maxsize, cache.ttl, len(cache), ctx.shared["source"]) == (50, 30, 0, SOURCE_POSTGRES)
+    _, first = session("inprocess", mode, ctx, [4])
+    _, second = session("inprocess", mode, ctx, [4])  # another worker, same (tier, mode): a hit
+    assert (first.misses, second.hits, second.misses) == (1, 1, 0)
+
+
+def test_small_capacity_evicts_and_counts_the_misses(settings: Settings) -> None:
+    ctx = prepared("inprocess", "sync", settings, cache_capacity=10)
+    assert len(ctx.shared["cache"]) == 10  # warming all keys leaves only the last 10
+    users, tier = session("inprocess", "sync", ctx, [1, KEYS])
+    assert users == [dataset.make_user(1), dataset.make_user(KEYS)]
+    assert (tier.hits, tier.misses) == (1, 1)
+
+
+def test_concurrent_sync_workers_share_the_cache_under_a_lock(settings: Settings) -> None:
+    ctx = prepared("inprocess", "sync", settings, cold=True, concurrency=4)
+    workers = [InProcessSyncTier(ctx) for _ in range(4)]
+    assert all(w._lock is ctx.shared["lock"] for w in workers)
+    assert InProcessSyncTier(prepared("inprocess", "sync", settings))._lock is None  # one worker: lock-free
+    wrong: list[int] = []
+
+    def work(tier: InProcessSyncTier) -> None:
+        tier.open()
+        try:
+            for i in range(3000):
+                key = i % KEYS + 1
+                if tier.read(key) != dataset.make_user(key):
+                    wrong.append(key)
+        finally:
+            tier.close()
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    assert sum(w.hits + w.misses for w in workers) == 4 * 3000
+    # Each key misses at least once and at most once per worker (racing workers may both miss it).
+    assert KEYS <= sum(w.misses for w in workers) <= 4 * KEYS
+    assert len(ctx.shared["cache"]) == KEYS
