@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_positive_int, default=1)
     run.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
     run.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
+    run.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
     run.add_argument("--label", default="")
     run.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
     run.add_argument("--db", help="results database (default results.duckdb or BENCHCORE_DB)")
@@ -143,7 +144,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
                    concurrency=args.concurrency, trials=args.trials, keys=args.keys,
                    distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
-                   table=args.table, cache_capacity=args.cache_capacity)
+                   table=args.table, cache_capacity=args.cache_capacity, cpus=args.cpus or None)
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     if json_path and not json_path.parent.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -58,6 +59,21 @@ def parse_names(text: str | list[str] | tuple[str, ...], valid: tuple[str, ...],
     return tuple(t for t in valid if t in items)
 
 
+def _check_cpus(cpus: object) -> tuple[int, ...]:
+    if isinstance(cpus, str):
+        try:
+            cpus = [int(c) for c in cpus.replace(" ", "").split(",") if c]
+        except ValueError:
+            raise ConfigError(f"cpus must be a comma list of CPU numbers, got {cpus!r}") from None
+    if not hasattr(os, "sched_getaffinity"):
+        raise ConfigError("CPU pinning needs Linux (os.sched_setaffinity); leave cpus empty here")
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = tuple(sorted(set(cpus)))  # type: ignore[call-overload]
+    if not chosen or any(c not in allowed for c in chosen):
+        raise ConfigError(f"cpus {list(chosen)} must be a non-empty subset of this process's CPUs {allowed}")
+    return chosen
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """What to measure. Validated on construction: an invalid spec cannot exist."""
@@ -77,6 +93,7 @@ class RunSpec:
     key_prefix: str = "benchcore"
     cache_capacity: int | None = None  # in-process cache size; None = the key space
     cache_ttl_s: int = 3600  # TTL for every cache tier's entries
+    cpus: tuple[int, ...] | None = None  # pin the client (runner + workers) to these CPUs; None = leave as is
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -90,6 +107,8 @@ class RunSpec:
         _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
         if self.cache_capacity is not None:
             _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", _check_cpus(self.cpus))
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(f"unknown distribution {self.distribution!r}; valid: {', '.join(DISTRIBUTIONS)}")
         if not isinstance(self.label, str) or len(self.label) > MAX_LABEL:
@@ -110,6 +129,7 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tiers"], d["modes"] = list(self.tiers), list(self.modes)
+        d["cpus"] = list(self.cpus) if self.cpus is not None else None
         return d
 
     @classmethod

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 import uuid
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -420,6 +421,36 @@ def run_benchmark(
 ) -> Run:
     """Measure every requested (tier, mode); never raises because a tier failed."""
     cancel = cancel or threading.Event()
+    with _pinned(spec.cpus) as affinity:
+        run = _run(spec, settings, on_progress, cancel, clock, tier_loader, resolve, environment)
+    run.environment["client_cpu_affinity"] = affinity
+    return run
+
+
+@contextlib.contextmanager
+def _pinned(cpus: tuple[int, ...] | None) -> Iterator[list[int] | None]:
+    """Pin this thread (and the worker threads it starts) to `cpus` for the run; restore afterwards.
+
+    On a small VM, client and server on the same or on different CPUs changes loopback latency
+    2-4x, so the affinity in force is recorded with every run.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    previous = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield sorted(os.sched_getaffinity(0))
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, previous)
+
+
+def _run(spec: RunSpec, settings: Settings, on_progress: ProgressFn | None, cancel: threading.Event, clock: Clock,
+         tier_loader: Callable[[str, str], type],
+         resolve: Callable[[Settings], tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]],
+         environment: Callable[[dict[str, ServerInfo]], dict[str, Any]]) -> Run:
     started = datetime.now(UTC)
     timer_overhead = measure_timer_overhead(clock)
     resolved, servers, reasons = resolve(settings)

@@ -40,3 +40,14 @@ def test_bad_input_is_a_clear_config_error(kwargs, message):
 def test_label_with_sql_and_html_is_allowed_verbatim():
     label = "'); DROP TABLE runs; -- <script>alert(1)</script>"
     assert RunSpec(label=label).label == label
+
+
+def test_cpus_must_be_available():
+    import os
+
+    cpu = min(os.sched_getaffinity(0))
+    assert RunSpec(cpus=str(cpu)).cpus == (cpu,)
+    with pytest.raises(ConfigError, match="subset of this process's CPUs"):
+        RunSpec(cpus=(9999,))
+    with pytest.raises(ConfigError, match="comma list"):
+        RunSpec(cpus="a,b")

@@ -247,3 +247,21 @@ def test_unexpected_exceptions_in_a_tier_do_not_crash_the_run():
     run = _run(spec, {("postgres-raw", "sync"): Broken, ("redis", "sync"): FakeSync})
     assert run.results[0].status == "failed" and "bug in prepare" in run.results[0].error
     assert run.results[1].status == "ok"
+
+
+def test_cpu_pinning_applies_during_the_run_and_is_restored():
+    import os
+
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    seen: list[set[int]] = []
+
+    class Probe(FakeSync):
+        def read(self, key: int) -> User:
+            seen.append(os.sched_getaffinity(0))
+            return super().read(key)
+
+    run = _run(_spec(cpus=(cpu,)), {("postgres-raw", "sync"): Probe})
+    assert seen and all(s == {cpu} for s in seen)
+    assert run.environment["client_cpu_affinity"] == [cpu]
+    assert os.sched_getaffinity(0) == before
