@@ -1,0 +1,29 @@
+"""benchcore dashboard: `streamlit run app.py`. Navigation and the shared sidebar; pages do the rest."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _common as ui
+
+st.set_page_config(page_title="benchcore", page_icon=":material/speed:", layout="wide")
+
+page = st.navigation(
+    [
+        st.Page(ui.HOME_PAGE, title="Overview", icon=":material/home:", default=True),
+        st.Page(ui.RUN_PAGE, title="Run benchmark", icon=":material/play_arrow:"),
+        st.Page(ui.COMPARE_PAGE, title="Compare runs", icon=":material/compare_arrows:"),
+        st.Page(ui.TARGETS_PAGE, title="Targets", icon=":material/dns:"),
+    ]
+)
+
+
+def sidebar() -> None:
+    job = ui.registry().running()
+    if job is not None:
+        st.sidebar.info("A benchmark is running. Open **Run benchmark** to watch it.")
+    st.sidebar.caption(f"Results database: {ui.plain(ui.settings().db_path)}")
+
+
+ui.guarded(sidebar, "the sidebar")
+page.run()

@@ -1,0 +1,350 @@
+"""Pure chart builders: a DataFrame with the repository's column names in, an Altair chart out.
+
+No Streamlit here, so every chart can be tested by reading its Vega-Lite spec. Latency axes are
+logarithmic because the in-process cache is ~1000x faster than a database round trip; on a linear
+axis every cache tier would sit on zero. Sample-based charts (ECDFs) are built from at most a few
+thousand quantile points per series, never from the raw samples, so a spec stays small no matter
+how many reads a run made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from benchcore.models import MODES, TIER_NAMES
+
+MAX_POINTS_PER_SERIES = 2000
+# Altair refuses to serialize more than 5,000 inline rows by default; stay under it for every chart.
+MAX_TOTAL_POINTS = 4800
+MIN_POINTS_PER_SERIES = 100
+
+MODE_COLORS = alt.Scale(domain=list(MODES), range=["#1f77b4", "#ff7f0e"])
+# Fixed hue per tier (Tableau 10), so a tier keeps its colour from chart to chart.
+TIER_COLORS = alt.Scale(domain=list(TIER_NAMES), range=["#4c78a8", "#72b7b2", "#e45756", "#f58518", "#54a24b"])
+LATENCY_TITLE = "latency per read (µs, log scale)"
+
+_STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec"]
+_BOTTOM_LEGEND = alt.Legend(orient="bottom", columns=1, labelLimit=400)
+# Runs are categories, not an ordered quantity: distinct hues, never shades of one colour.
+RUN_COLORS = "tableau10"
+# Width follows the container; `height` is the plotting area, so a long legend never squeezes the data
+# (Streamlit's default autosize "fit" would count legend and axis titles inside the height).
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+_DASH_LEGEND = alt.Legend(symbolType="stroke", symbolStrokeWidth=2)
+_PERCENTILES = {"p50_us": "p50", "p90_us": "p90", "p99_us": "p99", "p999_us": "p99.9", "max_us": "max"}
+
+
+def run_names(frame: pd.DataFrame) -> dict[str, str]:
+    """run_id -> a short unique display name: 'label · 2025-01-31 14:05 · 1a2b3c' (label optional)."""
+    names: dict[str, str] = {}
+    if frame.empty:
+        return names
+    cols = [c for c in ("run_id", "started_at", "label") if c in frame.columns]
+    for row in frame[cols].drop_duplicates("run_id").itertuples(index=False):
+        d = row._asdict()
+        when = pd.Timestamp(d["started_at"]).strftime("%Y-%m-%d %H:%M:%S") if "started_at" in d else ""
+        parts = [str(d.get("label") or "").strip(), when, str(d["run_id"])[:6]]
+        names[str(d["run_id"])] = " · ".join(p for p in parts if p)
+    # Two runs started in the same second with the same id prefix: fall back to the full id.
+    seen: dict[str, int] = {}
+    for name in names.values():
+        seen[name] = seen.get(name, 0) + 1
+    return {rid: (f"{name} ({rid})" if seen[name] > 1 else name) for rid, name in names.items()}
+
+
+def _ok_pooled(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Pooled (trial 0) rows that were measured; failed tiers have no numbers to chart."""
+    df = summaries
+    if "trial" in df.columns:
+        df = df[df["trial"] == 0]
+    if "p50_us" in df.columns:
+        df = df[df["p50_us"].notna()]
+    return df.copy()
+
+
+def _tier_order(tiers: pd.Series) -> list[str]:
+    present = set(tiers.astype(str))
+    return [t for t in TIER_NAMES if t in present] + sorted(present - set(TIER_NAMES))
+
+
+def _log_x(title: str = LATENCY_TITLE, field: str = "latency_us") -> alt.X:
+    return alt.X(f"{field}:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(grid=True))
+
+
+def _empty(message: str) -> alt.Chart:
+    """A chart that says why it is empty instead of an empty frame that looks broken."""
+    return (
+        alt.Chart(pd.DataFrame({"text": [message]}))
+        .mark_text(size=14, color="gray")
+        .encode(text="text:N")
+        .properties(autosize=FIT_WIDTH, height=60)
+    )
+
+
+def _stats_tooltip(extra: list[alt.Tooltip] | None = None) -> list[alt.Tooltip]:
+    return [
+        *(extra or []),
+        alt.Tooltip("tier:N", title="tier"),
+        alt.Tooltip("mode:N", title="mode"),
+        alt.Tooltip("mean_us:Q", title="mean µs", format=",.2f"),
+        alt.Tooltip("p50_us:Q", title="p50 µs", format=",.2f"),
+        alt.Tooltip("p90_us:Q", title="p90 µs", format=",.2f"),
+        alt.Tooltip("p99_us:Q", title="p99 µs", format=",.2f"),
+        alt.Tooltip("p999_us:Q", title="p99.9 µs", format=",.2f"),
+        alt.Tooltip("max_us:Q", title="max µs", format=",.2f"),
+        alt.Tooltip("ops_per_sec:Q", title="ops/sec", format=",.0f"),
+    ]
+
+
+def _range_layers(
+    base: alt.Chart, y: alt.Y, y_offset: alt.YOffset, color: alt.Color, shape: alt.Shape | None = None,
+    with_run: bool = False,
+) -> alt.LayerChart:
+    """Dot at p50, line from p50 to p99, tick at p99: the shape every latency summary chart here shares."""
+    enc = {"y": y, "yOffset": y_offset, "color": color}
+    rule = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("p50_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")), x2="p99_us:Q", **enc
+    )
+    p99 = base.mark_tick(thickness=2, size=8).encode(x="p99_us:Q", **enc)
+    dot_enc = dict(enc, shape=shape) if shape is not None else enc
+    p50 = base.mark_point(filled=True, size=60, opacity=1).encode(
+        x="p50_us:Q", tooltip=_stats_tooltip([alt.Tooltip("run:N", title="run")] if with_run else None), **dot_enc
+    )
+    return alt.layer(rule, p99, p50)
+
+
+def latency_by_tier(summaries: pd.DataFrame) -> alt.LayerChart | alt.Chart:
+    """One run: per tier, sync and async side by side; dot = p50, line = p50..p99, log x."""
+    df = _ok_pooled(summaries)
+    if df.empty:
+        return _empty("no tier produced measurements")
+    df = df[["tier", "mode", *_STAT_COLUMNS]]
+    order = _tier_order(df["tier"])
+    chart = _range_layers(
+        alt.Chart(df),
+        alt.Y("tier:N", sort=order, title=None),
+        alt.YOffset("mode:N", sort=list(MODES)),
+        alt.Color("mode:N", scale=MODE_COLORS, title="mode"),
+    )
+    return chart.properties(
+        autosize=FIT_WIDTH, height=max(120, 44 * len(order)), title="p50 (dot) to p99 (tick) per tier"
+    )
+
+
+def ecdf_points(
+    samples: pd.DataFrame, by: list[str], max_points: int = MAX_POINTS_PER_SERIES
+) -> pd.DataFrame:
+    """Downsample each series' latencies to <= max_points (latency_us, fraction) ECDF points.
+
+    Half the points are spread evenly over the fraction, half crowd into the tail (1 - 10^-k),
+    so p99 and p99.9 keep their shape even after heavy thinning. Series with few samples keep them all.
+    """
+    columns = [*by, "latency_us", "fraction"]
+    if samples.empty:
+        return pd.DataFrame(columns=columns)
+    frames = []
+    for key, group in samples.groupby(by, sort=False, observed=True):
+        values = np.sort(group["latency_ns"].to_numpy(dtype=np.float64)) / 1000.0
+        n = len(values)
+        if n == 0:
+            continue
+        if n <= max_points:
+            lat, frac = values, np.arange(1, n + 1) / n
+        else:
+            half = max_points // 2
+            even = np.linspace(0.0, 1.0, half)
+            tail = 1.0 - np.geomspace(1.0 / n, 0.5, max_points - half)
+            frac = np.unique(np.concatenate([even, tail, [1.0]]))
+            lat = np.quantile(values, frac, method="inverted_cdf")
+        part = pd.DataFrame({"latency_us": lat, "fraction": frac})
+        for col, val in zip(by, key if isinstance(key, tuple) else (key,), strict=True):
+            part[col] = val
+        frames.append(part)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _points_per_series(samples: pd.DataFrame, by: list[str], max_points: int) -> int:
+    series = max(1, samples.groupby(by, observed=True).ngroups) if not samples.empty else 1
+    return max(MIN_POINTS_PER_SERIES, min(max_points, MAX_TOTAL_POINTS // series))
+
+
+def latency_distribution(
+    samples: pd.DataFrame, max_points: int = MAX_POINTS_PER_SERIES
+) -> alt.Chart:
+    """One run: ECDF of every tier x mode on one log axis (tiers separate by orders of magnitude)."""
+    if samples.empty:
+        return _empty("no samples stored for this run")
+    by = ["tier", "mode"]
+    points = ecdf_points(samples, by, _points_per_series(samples, by, max_points))
+    return (
+        alt.Chart(points)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_log_x(),
+            y=alt.Y("fraction:Q", title="fraction of reads at or below", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("tier:N", sort=_tier_order(points["tier"]), title="tier", scale=TIER_COLORS),
+            strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
+            tooltip=[
+                "tier:N",
+                "mode:N",
+                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
+                alt.Tooltip("fraction:Q", title="fraction", format=".4f"),
+            ],
+        )
+        .properties(autosize=FIT_WIDTH, height=320, title="latency distribution (ECDF) per tier")
+    )
+
+
+def _with_run_names(df: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
+    names = dict(names or run_names(df))
+    df = df.copy()
+    df["run"] = df["run_id"].astype(str).map(lambda r: names.get(r, r[:6]))
+    return df
+
+
+def _run_order(df: pd.DataFrame) -> list[str]:
+    if "started_at" in df.columns:
+        df = df.sort_values("started_at")
+    return list(dict.fromkeys(df["run"]))
+
+
+def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.LayerChart | alt.Chart:
+    """Selected runs per tier: dot = p50, line = p50..p99; colour = run, shape = mode."""
+    df = _ok_pooled(summaries)
+    if df.empty:
+        return _empty("the selected runs have no measured tiers")
+    df = _with_run_names(df, names)
+    runs = _run_order(df)
+    modes = [m for m in MODES if m in set(df["mode"])]
+    df["run_mode"] = df["run"] + " · " + df["mode"].astype(str)
+    df = df[["tier", "mode", "run", "run_mode", *_STAT_COLUMNS]]
+    order = _tier_order(df["tier"])
+    chart = _range_layers(
+        alt.Chart(df),
+        alt.Y("tier:N", sort=order, title=None),
+        alt.YOffset("run_mode:N", sort=[f"{r} · {m}" for r in runs for m in modes]),
+        alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
+        alt.Shape("mode:N", sort=list(MODES), title="mode"),
+        with_run=True,
+    )
+    rows = len(runs) * len(modes)
+    return chart.properties(
+        autosize=FIT_WIDTH,
+        height=max(160, len(order) * (14 * rows + 18)), title="p50 (dot) to p99 (tick) per tier and run"
+    )
+
+
+def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.Chart | alt.LayerChart:
+    """Per tier: async p50 divided by sync p50, one bar per run; 1.0 = same, >1 = async slower."""
+    df = _ok_pooled(summaries)
+    if df.empty:
+        return _empty("the selected runs have no measured tiers")
+    df = _with_run_names(df, names)
+    wide = df.pivot_table(index=["run", "tier"], columns="mode", values="p50_us", aggfunc="first").reset_index()
+    if "sync" not in wide.columns or "async" not in wide.columns:
+        return _empty("sync and async were not both measured")
+    wide = wide.dropna(subset=["sync", "async"])
+    if wide.empty:
+        return _empty("no tier was measured in both sync and async mode")
+    wide["ratio"] = wide["async"] / wide["sync"]
+    # Symmetric around 1 so "2x slower" and "2x faster" look equally far; a nice log domain would jump to 10.
+    span = max(1.25, float(np.exp(np.abs(np.log(wide["ratio"])).max())) * 1.1)
+    lo, hi = 1 / span, span
+    wide = wide.rename(columns={"sync": "sync_p50_us", "async": "async_p50_us"})
+    wide.columns.name = None
+    order = _tier_order(wide["tier"])
+    runs = [r for r in _run_order(df) if r in set(wide["run"])]
+    base = alt.Chart(wide)
+    bars = base.mark_bar().encode(
+        y=alt.Y("tier:N", sort=order, title=None),
+        yOffset=alt.YOffset("run:N", sort=runs),
+        x=alt.X("ratio:Q", title="async p50 ÷ sync p50 (log scale; right of 1 = async slower)",
+                scale=alt.Scale(type="log", domain=[lo, hi], nice=False)),
+        x2=alt.X2(datum=1),
+        color=alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
+        tooltip=[
+            "run:N",
+            "tier:N",
+            alt.Tooltip("sync_p50_us:Q", title="sync p50 µs", format=",.2f"),
+            alt.Tooltip("async_p50_us:Q", title="async p50 µs", format=",.2f"),
+            alt.Tooltip("ratio:Q", title="async ÷ sync", format=".2f"),
+        ],
+    )
+    one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="gray", strokeDash=[4, 3]).encode(x="x:Q")
+    return alt.layer(bars, one).properties(
+        autosize=FIT_WIDTH,
+        height=max(120, len(order) * (18 * max(1, len(runs)) + 10)), title="sync vs async per tier"
+    )
+
+
+def tier_trend(summaries: pd.DataFrame, tier: str) -> alt.Chart:
+    """One tier across runs over time: p50 and p99 per mode (log y)."""
+    df = _ok_pooled(summaries)
+    df = df[df["tier"] == tier] if not df.empty else df
+    if df.empty:
+        return _empty(f"no measured runs of {tier}")
+    df = _with_run_names(df, None)
+    long = df.melt(
+        id_vars=["run", "started_at", "mode"], value_vars=["p50_us", "p99_us"], var_name="stat", value_name="latency_us"
+    )
+    long["stat"] = long["stat"].map(_PERCENTILES)
+    long["series"] = long["mode"].astype(str) + " " + long["stat"]
+    long["started_at"] = pd.to_datetime(long["started_at"], utc=True).dt.tz_localize(None)
+    return (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("started_at:T", title="run started (UTC)"),
+            y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")),
+            color=alt.Color("mode:N", scale=MODE_COLORS, title="mode"),
+            strokeDash=alt.StrokeDash("stat:N", sort=["p50", "p99"], title="percentile", legend=_DASH_LEGEND),
+            detail="series:N",
+            tooltip=[
+                "run:N",
+                "mode:N",
+                "stat:N",
+                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
+            ],
+        )
+        .properties(autosize=FIT_WIDTH, height=300, title=f"{tier}: p50 and p99 over time")
+    )
+
+
+def ecdf_overlay(
+    samples: pd.DataFrame,
+    tier: str,
+    names: Mapping[str, str] | None = None,
+    max_points: int = MAX_POINTS_PER_SERIES,
+) -> alt.Chart:
+    """One tier, selected runs overlaid: ECDF per run (colour) and mode (dash), log x."""
+    df = samples[samples["tier"] == tier] if not samples.empty else samples
+    if df.empty:
+        return _empty(f"no samples of {tier} in the selected runs")
+    by = ["run_id", "mode"]
+    points = ecdf_points(df, by, _points_per_series(df, by, max_points))
+    names = dict(names or {})
+    points["run"] = points["run_id"].astype(str).map(lambda r: names.get(r, r[:6]))
+    runs = list(dict.fromkeys(names[r] for r in names if r in set(points["run_id"]))) or sorted(set(points["run"]))
+    return (
+        alt.Chart(points.drop(columns=["run_id"]))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_log_x(),
+            y=alt.Y("fraction:Q", title="fraction of reads at or below", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
+            strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
+            tooltip=[
+                "run:N",
+                "mode:N",
+                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
+                alt.Tooltip("fraction:Q", title="fraction", format=".4f"),
+            ],
+        )
+        .properties(autosize=FIT_WIDTH, height=320, title=f"{tier}: latency distribution (ECDF) per run")
+    )

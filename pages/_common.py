@@ -1,0 +1,141 @@
+"""What every page shares: settings, the results repository, the job registry, the error guard.
+
+Not a page itself (app.py lists the pages explicitly with st.navigation).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from benchcore.errors import BenchError
+from benchcore.jobs import JobRegistry
+from benchcore.presentation import RESULT_COLUMNS
+from benchcore.settings import Settings
+
+log = logging.getLogger("benchcore.app")
+
+RUN_PAGE = "pages/run.py"
+COMPARE_PAGE = "pages/compare.py"
+TARGETS_PAGE = "pages/targets.py"
+HOME_PAGE = "pages/home.py"
+
+US = st.column_config.NumberColumn(format="%.2f", help="microseconds")
+RESULT_COLUMN_CONFIG: dict[str, Any] = {
+    "Storage layer": st.column_config.TextColumn(),
+    "Avg latency (µs)": st.column_config.NumberColumn(format="%.2f", help="mean of every timed read"),
+    "Throughput (ops/sec)": st.column_config.NumberColumn(
+        format="localized", help="reads / wall time of the timed phase (measured, not 1/mean)"
+    ),
+    **{c: st.column_config.NumberColumn(format="%.2f", help=f"{c} latency, µs") for c in RESULT_COLUMNS[3:8]},
+    "hits/misses": st.column_config.TextColumn(help="cache tiers only: hits / misses during timed reads"),
+    "description": st.column_config.TextColumn(width="large", help="what one read does"),
+}
+
+
+def settings() -> Settings:
+    # Read every time: cheap, and tests point BENCHCORE_DB elsewhere between runs.
+    return Settings.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> JobRegistry:
+    """One per server process, so every tab and session sees the same (single) running job."""
+    return JobRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def _repository(path: str) -> Any:
+    from benchcore.storage import RunRepository
+
+    return RunRepository(path)
+
+
+def repository() -> Any:
+    return _repository(str(settings().db_path))
+
+
+def _scrub(text: str) -> str:
+    try:
+        return settings().scrub(text)
+    except Exception:  # a broken environment must not hide the original error
+        return text
+
+
+def show_error(exc: Exception, what: str = "this page") -> None:
+    """BenchError messages are user-facing; anything else is logged (scrubbed) and summarized."""
+    if isinstance(exc, BenchError):
+        st.error(_scrub(str(exc)))
+        return
+    log.error("error while drawing %s:\n%s", what, _scrub(traceback.format_exc()))
+    st.error(f"Something went wrong while drawing {what} ({type(exc).__name__}). The details are in the server log.")
+
+
+def guarded(body: Callable[[], None], what: str = "this page") -> None:
+    """Run a page body; no traceback ever reaches the browser. Streamlit's rerun/stop pass through
+    (they are BaseExceptions, not Exceptions)."""
+    try:
+        body()
+    except Exception as exc:
+        show_error(exc, what)
+
+
+def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str]) -> None:
+    from benchcore.presentation import results_table
+
+    for mode in modes:
+        table = results_table(summary, mode)
+        st.markdown(f"**{mode}**")
+        if table.empty:
+            st.caption(f"no tier produced {mode} results")
+            continue
+        st.dataframe(table, hide_index=True, column_config=RESULT_COLUMN_CONFIG)
+
+
+def descriptions(summary: pd.DataFrame) -> None:
+    """Each tier's full one-line description (the table cell truncates long ones)."""
+    pooled = summary[(summary["trial"] == 0) & summary["description"].notna() & (summary["description"] != "")]
+    if pooled.empty:
+        return
+    with st.expander("What one read does in each tier"):
+        for r in pooled.to_dict("records"):
+            st.markdown(f"**{plain(r['tier'])}** ({plain(r['mode'])}): {plain(r['description'])}")
+
+
+def altair(chart: Any) -> None:
+    st.altair_chart(chart, width="stretch")
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")
+
+
+def plain(text: object) -> str:
+    """Escape Markdown so stored or server-supplied text (labels, error messages) shows as typed."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
+
+
+def require_navigation() -> None:
+    """Keep a deep link on a fresh server from falling into Streamlit's legacy pages/ mode.
+
+    Streamlit decides per process, before any script runs, that a folder named pages/ means the v1
+    multipage app, and only st.navigation() (in app.py) turns that off. When a server's first request
+    is a deep link (/compare, e.g. a tab reconnecting after a restart), v1 runs this page directly,
+    app.py never runs and every session gets the v1 sidebar (listing _common.py as a page). So: leave
+    v1 mode and rerun once per session; the page hash is the same in both modes, so app.py brings the
+    user to this page. Only once: a rerun drops a button click, and AppTest re-enters v1 mode on every
+    run, so later runs just switch the mode off and carry on.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the legacy mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        if not st.session_state.get("_benchcore_nav_fixed"):
+            st.session_state["_benchcore_nav_fixed"] = True
+            st.rerun()

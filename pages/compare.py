@@ -1,0 +1,171 @@
+"""Compare runs: stored runs side by side, deltas with a noise verdict, downloads, rename and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from benchcore import charts, presentation
+from benchcore.models import TIER_NAMES
+from pages import _common as ui
+
+ui.require_navigation()
+
+RUNS_COLUMN_CONFIG: dict[str, Any] = {
+    "Ops": st.column_config.NumberColumn(format="localized"),
+    "Keys": st.column_config.NumberColumn(format="localized"),
+    "Machine": st.column_config.TextColumn(width="large"),
+}
+DELTA_COLUMN_CONFIG: dict[str, Any] = {
+    **{c: st.column_config.NumberColumn(format="%.2f") for c in presentation.DELTA_COLUMNS if "(µs)" in c},
+    "p50 B/A": st.column_config.NumberColumn(format="%.2fx", help="below 1 = B faster"),
+    "p99 B/A": st.column_config.NumberColumn(format="%.2fx", help="below 1 = B faster"),
+    "trial p50 B/A range": st.column_config.TextColumn(
+        help="min..max of every B trial's p50 over every A trial's p50; containing 1 = the runs overlap"
+    ),
+    "Verdict": st.column_config.TextColumn(help="decided on p50; within 5 % or overlapping trials = within noise"),
+}
+
+
+def empty_state() -> None:
+    st.info("No runs yet. Run a benchmark first; every run is saved here automatically.")
+    st.page_link(ui.RUN_PAGE, label="Run benchmark", icon=":material/play_arrow:")
+
+
+def choose_runs(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    filt = st.text_input("Filter runs", key="filter", placeholder="label, tier, status, date, machine or run id")
+    shown = presentation.filter_runs(table, filt)
+    st.dataframe(shown, hide_index=True, column_config=RUNS_COLUMN_CONFIG, height=min(400, 38 + 35 * len(shown)))
+    # Filtering narrows the table and the choices but never drops a run already selected. Runs deleted
+    # meanwhile (here or in another tab) are dropped before the widget is drawn.
+    ids = table["Run id"].tolist()
+    default: list[str] | None = None
+    if "runs" in st.session_state:
+        current = [r for r in st.session_state["runs"] if r in set(ids)]
+        if current != st.session_state["runs"]:
+            st.session_state["runs"] = current
+    else:
+        current, default = [], [r for r in ids[:2] if r in set(shown["Run id"])]
+    options = list(dict.fromkeys([*current, *shown["Run id"].tolist()]))
+    return st.multiselect("Runs to compare (two or more)", options, default=default,
+                          format_func=lambda r: names.get(r, r), key="runs")
+
+
+def delta(selected: list[str], runs: pd.DataFrame, summaries: pd.DataFrame, names: dict[str, str]) -> None:
+    st.subheader("Run B against run A")
+    # Oldest selected run as the baseline by default.
+    by_age = runs[runs["run_id"].isin(selected)].sort_values("started_at")["run_id"].tolist()
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Run A (baseline)", by_age, index=0, format_func=lambda r: names.get(r, r), key="run_a")
+    b = c2.selectbox("Run B", by_age, index=len(by_age) - 1, format_func=lambda r: names.get(r, r), key="run_b")
+    if a == b:
+        st.info("Pick two different runs for A and B.")
+        return
+    row_a = runs.set_index("run_id").loc[a].to_dict() | {"run_id": a}
+    row_b = runs.set_index("run_id").loc[b].to_dict() | {"run_id": b}
+    repo = ui.repository()
+    env_a = repo.get_run(a, with_samples=False).environment
+    env_b = repo.get_run(b, with_samples=False).environment
+    for warning in presentation.comparison_warnings(row_a, row_b, summaries, env_a, env_b):
+        st.warning(ui.plain(warning), icon=":material/warning:")
+    table = presentation.delta_table(summaries, a, b)
+    st.markdown(presentation.delta_summary(table))
+    st.dataframe(table, hide_index=True, column_config=DELTA_COLUMN_CONFIG)
+
+
+def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.DataFrame,
+               names: dict[str, str]) -> None:
+    tiers = [t for t in TIER_NAMES if t in set(summaries["tier"])] or list(TIER_NAMES)
+    side, sva, dist, trend = st.tabs(["Per tier", "Sync vs async", "Distribution", "Trend over time"])
+    with side:
+        st.caption("Each selected run per tier. Dot = p50, line to the tick = p50..p99. Log scale.")
+        ui.altair(charts.runs_side_by_side(summaries, names))
+    with sva:
+        st.caption("async p50 divided by sync p50 for each tier and run: left of 1 = async faster.")
+        ui.altair(charts.sync_vs_async(summaries, names))
+    with dist:
+        tier = st.selectbox("Tier", tiers, key="ecdf_tier")
+        samples = ui.repository().samples(selected, tier=tier)
+        ui.altair(charts.ecdf_overlay(samples, tier, names))
+    with trend:
+        tier_t = st.selectbox("Tier", list(TIER_NAMES), index=list(TIER_NAMES).index(tiers[0]), key="trend_tier")
+        st.caption("Every stored run, not just the selected ones.")
+        ui.altair(charts.tier_trend(all_summaries, tier_t))
+
+
+def downloads(selected: list[str], summaries: pd.DataFrame) -> None:
+    st.subheader("Download")
+
+    def parquet() -> bytes:  # deferred: built only when clicked (samples can be millions of rows)
+        return presentation.parquet_bytes(ui.repository().samples(selected))
+
+    c1, c2 = st.columns(2)
+    c1.download_button("Summaries (CSV)", presentation.csv_bytes(summaries), file_name="benchcore-summaries.csv",
+                       mime="text/csv", on_click="ignore", key="dl_csv")
+    c2.download_button("Samples (Parquet)", parquet, file_name="benchcore-samples.parquet",
+                       mime="application/vnd.apache.parquet", on_click="ignore", key="dl_parquet",
+                       help="every latency sample (ns) of the selected runs")
+
+
+def manage(runs: pd.DataFrame, names: dict[str, str]) -> None:
+    with st.expander("Rename or delete a run"):
+        ids = runs["run_id"].tolist()
+        if st.session_state.get("manage_run") not in ids:
+            st.session_state.pop("manage_run", None)
+        run_id = st.selectbox("Run", ids, format_func=lambda r: names.get(r, r), key="manage_run")
+        current = runs.set_index("run_id").loc[run_id, "label"]
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        new_label = c1.text_input("New label", "" if pd.isna(current) else str(current), key=f"new_label_{run_id}")
+        if c2.button("Rename", key="rename"):
+            ui.repository().rename(run_id, new_label.strip())
+            st.session_state["flash"] = "Run renamed."
+            st.rerun()
+        pending = st.session_state.get("confirm_delete")
+        if pending != run_id:
+            if st.button("Delete run", key="delete"):
+                st.session_state["confirm_delete"] = run_id
+                st.rerun()
+            return
+        st.warning("Delete this run and all its samples? This cannot be undone.")
+        st.text(names.get(run_id, run_id))
+        y, n = st.columns(2)
+        if y.button("Yes, delete", type="primary", key="confirm_yes"):
+            ui.repository().delete(run_id)
+            st.session_state.pop("confirm_delete", None)
+            st.session_state["flash"] = "Run deleted."
+            st.rerun()
+        if n.button("Cancel", key="confirm_no"):
+            st.session_state.pop("confirm_delete", None)
+            st.rerun()
+
+
+def main() -> None:
+    st.title("Compare runs")
+    if flash := st.session_state.pop("flash", None):
+        st.success(flash)
+    repo = ui.repository()
+    runs = repo.list_runs()
+    if runs.empty:
+        empty_state()
+        return
+    all_summaries = repo.summaries(None, pooled_only=True)
+    names = charts.run_names(runs)
+    selected = choose_runs(presentation.runs_table(runs), names)
+    if not selected:
+        st.info("Select one or more runs above to chart them; two or more for the comparison table.")
+        manage(runs, names)
+        return
+    summaries = repo.summaries(selected, pooled_only=False)
+    if len(selected) >= 2:
+        delta(selected, runs, summaries, names)
+    else:
+        st.caption("Select a second run to see the comparison table.")
+    st.subheader("Charts")
+    chart_tabs(selected, summaries, all_summaries, names)
+    downloads(selected, summaries)
+    manage(runs, names)
+
+
+ui.guarded(main, "the Compare runs page")

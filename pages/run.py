@@ -1,0 +1,157 @@
+"""Run benchmark: choose tiers and workload, start a run in the background, watch it, see the results."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from benchcore import charts, frames, presentation
+from benchcore.errors import ConfigError
+from benchcore.jobs import BenchmarkJob
+from benchcore.models import (
+    DISTRIBUTIONS,
+    MAX_CONCURRENCY,
+    MAX_KEYS,
+    MAX_LABEL,
+    MAX_OPS,
+    MAX_TRIALS,
+    MAX_WARMUP,
+    MODES,
+    TIER_NAMES,
+    RunSpec,
+)
+from pages import _common as ui
+
+ui.require_navigation()
+
+POLL_S = 0.5
+DEFAULTS = RunSpec()
+
+
+def form() -> RunSpec | None:
+    """The workload inputs; returns a validated spec when "Run benchmark" was clicked."""
+    t1, t2 = st.columns([3, 1])
+    tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(TIER_NAMES), key="tiers")
+    modes = t2.multiselect("Modes", MODES, default=list(MODES), key="modes")
+    c2, c3, c4, c5, c6 = st.columns(5)
+    ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",
+                          help="timed reads per tier, mode and trial")
+    warmup = c3.number_input("Warmup reads", 0, MAX_WARMUP, DEFAULTS.warmup, step=100, key="warmup",
+                             help="untimed reads before the first trial: open connections, warm caches")
+    trials = c4.number_input("Trials", 1, MAX_TRIALS, DEFAULTS.trials, key="trials",
+                             help="repeat the timed phase; the spread between trials tells noise from change")
+    concurrency = c5.number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
+                                  help="sync: threads, async: tasks; each has its own connection")
+    keys = c6.number_input("Keys", 1, MAX_KEYS, DEFAULTS.keys, step=1000, key="keys",
+                           help="distinct user ids read (and seeded)")
+    label = st.text_input("Label (optional)", "", max_chars=MAX_LABEL, key="label",
+                          placeholder="e.g. baseline, after pgbouncer, redis 7.4")
+    with st.expander("Advanced"):
+        a1, a2, a3 = st.columns(3)
+        distribution = a1.selectbox("Key distribution", DISTRIBUTIONS, key="distribution")
+        seed = a2.number_input("Seed", 0, 2**32 - 1, DEFAULTS.seed, key="seed")
+        cold = a3.checkbox("Cold caches", DEFAULTS.cold, key="cold",
+                           help="empty every cache before the timed reads, so the first reads are misses")
+        b1, b2 = st.columns(2)
+        table = b1.text_input("PostgreSQL table", DEFAULTS.table, key="table",
+                              help="created and seeded if missing; no other table is touched")
+        key_prefix = b2.text_input("Cache key prefix", DEFAULTS.key_prefix, key="key_prefix")
+
+    running = ui.registry().running()
+    clicked = st.button("Run benchmark", type="primary", key="run", disabled=running is not None,
+                        help="a run is in progress" if running else None)
+    if not clicked:
+        return None
+    try:
+        return RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
+                       trials=int(trials), concurrency=int(concurrency), keys=int(keys),
+                       distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
+                       table=table.strip(), key_prefix=key_prefix.strip())
+    except ConfigError as exc:
+        st.error(str(exc))
+        return None
+
+
+@st.fragment(run_every=POLL_S)
+def progress_panel(job_id: str) -> None:
+    """Polls the worker thread; when the run ends, reruns the whole page to show the results."""
+    job = ui.registry().get(job_id)
+    if job is None:
+        return
+    if not job.running:
+        st.rerun()
+    ui.guarded(lambda: _progress(job), "the progress panel")
+
+
+def _progress(job: BenchmarkJob) -> None:
+    p = job.progress
+    # Not a `with` block: leaving one would mark the status "complete" while the run goes on.
+    status = st.status(f"Running: {presentation.progress_text(p)}", state="running", expanded=True)
+    done = f"{p.reads_done:,} of {p.reads_total:,} timed reads" if p else "starting"
+    status.progress(presentation.progress_fraction(p), text=f"{done} · {job.elapsed_s:.0f} s elapsed")
+    if job.cancel_event.is_set():
+        status.caption("Cancelling: the current tier stops at its next check.")
+    elif status.button("Cancel run", key="cancel"):
+        job.cancel()
+
+
+def describe(spec: RunSpec) -> str:
+    return (f"{spec.ops:,} reads x {spec.trials} trial(s) per tier and mode after {spec.warmup:,} warmup reads; "
+            f"concurrency {spec.concurrency}; {spec.keys:,} keys, {spec.distribution}"
+            + ("; cold caches" if spec.cold else ""))
+
+
+def results(job: BenchmarkJob) -> None:
+    if job.run is None:
+        st.error(f"The run did not finish: {job.error or 'unknown reason'}")
+        return
+    run = job.run
+    if job.state == "cancelled":
+        st.warning("Run cancelled: tiers that had not finished are marked cancelled.")
+    if job.save_error:
+        st.warning(f"The results below were not saved: {ui.plain(job.save_error)}")
+    elif job.save_note:
+        st.warning(ui.plain(job.save_note))
+    else:
+        st.success(f"Run {run.run_id} {run.status} in {job.elapsed_s:.1f} s; saved to the results database.")
+    if run.label:
+        st.text(f"Label: {run.label}")
+    st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "
+               "(included in every sample).")
+    summary = frames.summary_frame(run)
+    for tier, mode, reason in presentation.failed_tiers(summary):
+        st.warning(f"**{tier}** ({mode}) did not run: {ui.plain(reason)}")
+    st.subheader("Results")
+    ui.results_tables(summary, run.spec.modes)
+    ui.descriptions(summary)
+    st.subheader("Latency per tier")
+    st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "
+               "Dot = p50, line to the tick = p50..p99.")
+    ui.altair(charts.latency_by_tier(summary))
+    st.subheader("Latency distribution")
+    st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = stalls.")
+    ui.altair(charts.latency_distribution(frames.samples_frame(run)))
+    if job.saved and not job.save_note:
+        st.page_link(ui.COMPARE_PAGE, label="Compare this run with earlier runs", icon=":material/compare_arrows:")
+
+
+def main() -> None:
+    st.title("Run benchmark")
+    st.caption("Reads one small User record (id, name, age) by id from each storage tier and times every read.")
+    spec = form()
+    reg = ui.registry()
+    if spec is not None:
+        job, started = reg.start(spec, ui.settings())
+        st.session_state["job_id"] = job.job_id
+        if not started:
+            st.info("A run is already in progress (perhaps from another tab); showing it instead of starting another.")
+    job = reg.get(st.session_state.get("job_id")) or reg.running()
+    if job is None:
+        return
+    st.session_state["job_id"] = job.job_id
+    if job.running:
+        progress_panel(job.job_id)
+    else:
+        results(job)
+
+
+ui.guarded(main, "the Run benchmark page")

@@ -1,0 +1,147 @@
+"""The whole flow in a real browser: Debian's chromium driven by Playwright against `streamlit run app.py`.
+
+Run with: pytest -m browser tests/e2e   (screenshots land in test-output/)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_PREFIX, TEST_TABLE
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "test-output"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def server(tmp_path, postgres_url, redis_url, memcached_url) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "BENCHCORE_DB": str(tmp_path / "results.duckdb"), "BENCHCORE_EMBEDDED": "never"}
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 (closed below, after the server)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+        text = (tmp_path / "streamlit.log").read_text()
+        assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture
+def page() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so make the viewport as tall as the content."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(6000, max(1000, int(height) + 120))})
+    page.wait_for_timeout(800)  # charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _run(page, label: str) -> None:
+    t0 = time.monotonic()
+    box = page.get_by_label("Label (optional)")
+    box.fill(label)
+    box.press("Enter")
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text(f"Label: {label}").wait_for(timeout=120_000)  # this run's results are on the page
+    page.get_by_role("heading", name="Results").wait_for()
+    print(f"run {label}: {time.monotonic() - t0:.1f} s")
+
+
+def test_run_then_compare_in_a_real_browser(server, page):
+    started = time.monotonic()
+    OUT.mkdir(exist_ok=True)
+    page.goto(server)
+    page.get_by_role("link", name="Run benchmark").first.click()
+    page.get_by_role("heading", name="Run benchmark").wait_for()
+
+    _set_number(page, "Reads per trial", 300)
+    _set_number(page, "Warmup reads", 50)
+    _set_number(page, "Trials", 2)
+    page.get_by_text("Advanced").click()
+    for label, value in (("PostgreSQL table", TEST_TABLE), ("Cache key prefix", TEST_PREFIX)):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+
+    _run(page, "e2e A")
+    assert page.get_by_text("saved to the results database").is_visible()
+    page.locator(".vega-embed").first.locator("canvas, svg").first.wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stDataFrame']").count() >= 2  # sync and async tables
+    assert page.get_by_text("did not run").count() == 0  # every tier ran against the local servers
+    _screenshot(page, OUT / "e2e-run.png")
+    _run(page, "e2e B")  # a second run, so Compare has a pair to compare
+
+    page.get_by_role("link", name="Compare this run with earlier runs").click()
+    page.get_by_role("heading", name="Compare runs").wait_for()
+    page.get_by_role("heading", name="Run B against run A").wait_for()
+    chart = page.locator(".vega-embed").first.locator("canvas, svg").first
+    chart.wait_for(timeout=30_000)
+    assert chart.bounding_box()["height"] > 100
+    _screenshot(page, OUT / "e2e-compare.png")
+    elapsed = time.monotonic() - started
+    print(f"\ne2e browser test took {elapsed:.1f} s (screenshots in {OUT})")

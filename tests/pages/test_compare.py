@@ -1,0 +1,120 @@
+"""Compare runs page: empty state, two seeded runs -> charts, delta table, downloads, rename, delete."""
+
+from __future__ import annotations
+
+from benchcore.storage import RunRepository
+from tests.pages.conftest import app, charts_of, no_exceptions
+
+
+def compare(db_path):
+    return app().run().switch_page("pages/compare.py").run()
+
+
+def test_empty_state_points_to_run_benchmark(db_path):
+    at = compare(db_path)
+    no_exceptions(at)
+    assert any("No runs yet" in i.value for i in at.info)
+    assert not charts_of(at)
+
+
+def test_two_runs_charts_and_delta_table(seeded, db_path):
+    at = compare(db_path)
+    no_exceptions(at)
+    baseline, after = seeded
+    # Newest two selected by default.
+    assert set(at.multiselect(key="runs").value) == {baseline.run_id, after.run_id}
+    specs = charts_of(at)
+    titles = [str(s.get("title", "")) for s in specs]
+    assert any("per tier and run" in t for t in titles)
+    assert any("sync vs async" in t for t in titles)
+    assert any("ECDF" in t for t in titles)
+    assert any("over time" in t for t in titles)
+    runs_table = at.dataframe[0].value
+    assert runs_table["Run id"].tolist() == [after.run_id, baseline.run_id]  # newest first
+    delta = at.dataframe[1].value.set_index(["Tier", "Mode"])
+    assert delta.loc[("postgres-raw", "sync"), "p50 B/A"] > 1.2
+    assert delta.loc[("postgres-raw", "sync"), "Verdict"] == "slower"
+    assert delta.loc[("redis", "async"), "Verdict"] == "n/a: failed in run B"
+    assert any("slower on 9" in m.value for m in at.markdown)
+    assert not at.warning  # same machine, same servers: no environment warning
+
+
+def test_swapping_a_and_b_says_faster(seeded, db_path):
+    at = compare(db_path)
+    baseline, after = seeded
+    at.selectbox(key="run_a").set_value(after.run_id)
+    at.selectbox(key="run_b").set_value(baseline.run_id).run()
+    no_exceptions(at)
+    delta = at.dataframe[1].value.set_index(["Tier", "Mode"])
+    assert delta.loc[("memcached", "sync"), "Verdict"] == "faster"
+
+
+def test_filter_narrows_the_runs_table(seeded, db_path):
+    at = compare(db_path)
+    at.text_input(key="filter").set_value("baseline").run()
+    no_exceptions(at)
+    assert at.dataframe[0].value["Label"].tolist() == ["baseline"]
+
+
+def test_one_run_selected_shows_charts_without_delta(seeded, db_path):
+    at = compare(db_path)
+    at.multiselect(key="runs").set_value([seeded[0].run_id]).run()
+    no_exceptions(at)
+    assert charts_of(at)
+    assert len(at.dataframe) == 1  # runs table only
+    assert any("second run" in c.value for c in at.caption)
+
+
+def test_download_buttons(seeded, db_path):
+    at = compare(db_path)
+    no_exceptions(at)
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert {"Summaries (CSV)", "Samples (Parquet)"} <= set(buttons)
+    assert buttons["Summaries (CSV)"].url  # built eagerly: small
+    assert buttons["Samples (Parquet)"].HasField("deferred_file_id")  # built on click: can be large
+
+
+def test_rename_and_delete_with_confirmation(seeded, db_path):
+    baseline, after = seeded
+    at = compare(db_path)
+    at.selectbox(key="manage_run").set_value(baseline.run_id).run()
+    at.text_input(key=f"new_label_{baseline.run_id}").set_value("renamed baseline")
+    at.button(key="rename").click().run()
+    no_exceptions(at)
+    repo = RunRepository(db_path)
+    assert repo.get_run(baseline.run_id, with_samples=False).label == "renamed baseline"
+
+    at.selectbox(key="manage_run").set_value(after.run_id).run()
+    at.button(key="delete").click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    assert len(repo.list_runs()) == 2  # nothing deleted before the confirmation
+    at.button(key="confirm_no").click().run()
+    assert len(repo.list_runs()) == 2
+    at.button(key="delete").click().run()
+    at.button(key="confirm_yes").click().run()
+    no_exceptions(at)
+    assert repo.list_runs()["run_id"].tolist() == [baseline.run_id]
+    assert any("deleted" in s.value for s in at.success)
+    assert at.multiselect(key="runs").value == [baseline.run_id]
+
+
+def test_label_with_markup_is_shown_as_text(db_path):
+    from datetime import UTC, datetime
+
+    from tests.pages.conftest import make_run
+
+    run = make_run("<script>alert(1)</script> **bold**", datetime(2025, 1, 1, tzinfo=UTC), tiers=("inprocess",))
+    RunRepository(db_path).save(run)
+    at = compare(db_path)
+    no_exceptions(at)
+    assert at.dataframe[0].value["Label"].tolist() == ["<script>alert(1)</script> **bold**"]
+    assert not any("<script>" in m.value for m in at.markdown)
+
+
+def test_unusable_results_db_is_an_error_message_not_a_traceback(db_path):
+    db_path.write_bytes(b"not a duckdb file" * 200)
+    for page in ("pages/compare.py", "pages/home.py"):
+        at = app().run().switch_page(page).run()
+        assert not at.exception
+        assert any("not a DuckDB database" in e.value for e in at.error), page
+        assert not any("Traceback" in e.value for e in at.error)

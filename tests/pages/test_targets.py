@@ -1,0 +1,34 @@
+"""Targets page: every backend with its redacted address, reachability and version; how to point elsewhere."""
+
+from __future__ import annotations
+
+from tests.pages.conftest import app, no_exceptions
+
+
+def targets():
+    return app().run().switch_page("pages/targets.py").run()
+
+
+def test_targets_lists_each_backend_with_version(db_path, postgres_url, redis_url, memcached_url, monkeypatch):
+    monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
+    at = targets()
+    no_exceptions(at)
+    table = at.dataframe[0].value.set_index("Backend")
+    assert list(table.index) == ["PostgreSQL", "Redis", "Memcached"]
+    assert table["Answers"].all()
+    assert all(v for v in table["Version"])
+    assert "BENCHCORE_POSTGRES_URL" in at.code[0].value
+    assert not at.warning
+
+
+def test_password_never_shown_and_unreachable_explained(db_path, monkeypatch):
+    monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
+    monkeypatch.setenv("BENCHCORE_REDIS_URL", "redis://:s3cr3t-pw@127.0.0.1:1/0")  # nothing listens on port 1
+    at = targets()
+    no_exceptions(at)
+    table = at.dataframe[0].value.set_index("Backend")
+    assert not table.loc["Redis", "Answers"]
+    assert "***" in table.loc["Redis", "Address"]
+    shown = table.to_string() + " ".join(w.value for w in at.warning) + " ".join(c.value for c in at.code)
+    assert "s3cr3t-pw" not in shown
+    assert any("Redis" in w.value for w in at.warning)
