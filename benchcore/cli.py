@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
     run.add_argument("--label", default="")
     run.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
+    run.add_argument("--key-prefix", default="benchcore",
+                     help="Redis/Memcached keys are <prefix>:<table>:user:<id>; no other key is touched")
     run.add_argument("--db", help="results database (default results.duckdb or BENCHCORE_DB)")
     run.add_argument("--json", dest="json_path", help="also write the run as JSON to this path")
     run.add_argument("--no-save", action="store_true", help="do not store the run")
@@ -144,7 +146,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
                    concurrency=args.concurrency, trials=args.trials, keys=args.keys,
                    distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
-                   table=args.table, cache_capacity=args.cache_capacity, cpus=args.cpus or None)
+                   table=args.table, key_prefix=args.key_prefix, cache_capacity=args.cache_capacity,
+                   cpus=args.cpus or None)
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     if json_path and not json_path.parent.exists():

@@ -25,6 +25,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # the same rule RunSpec ap
 _SEED_PAGE = 1000
 # Matches user_model(): String -> varchar, Integer -> integer.
 _CREATE = "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY, name varchar NOT NULL, age integer NOT NULL)"
+_COLUMNS = (("id", "integer"), ("name", "character varying"), ("age", "integer"))  # as format_type() names them
 
 
 class Base(DeclarativeBase):
@@ -152,7 +153,8 @@ def ensure_seeded(postgres_url: str, table: str, keys: int) -> int:
     try:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("benchcore:" + table,))
-            cur.execute(sql.SQL(_CREATE).format(ident))
+            if not _check_shape(cur, table):
+                cur.execute(sql.SQL(_CREATE).format(ident))
             cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE id BETWEEN 1 AND %s").format(ident), (keys,))
             (present,) = cur.fetchone()
             if present == keys:
@@ -169,6 +171,29 @@ def ensure_seeded(postgres_url: str, table: str, keys: int) -> int:
             return len(rows)
     finally:
         conn.close()
+
+
+def _check_shape(cur: Any, table: str) -> bool:
+    """True if `table` exists with exactly our columns, False if it does not exist; else ConfigError.
+
+    Refuses to touch a table that is not benchcore's, e.g. an application's `users` (issue 5): inserting
+    our rows into it would succeed whenever its other columns are nullable.
+    """
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        ('"' + table + '"',),
+    )
+    columns = [(name, kind) for name, kind in cur.fetchall()]
+    if not columns:
+        return False
+    if columns != list(_COLUMNS):
+        found = ", ".join(f"{n} {k}" for n, k in columns) or "none"
+        raise ConfigError(
+            f"table {table!r} already exists and is not a benchcore table (columns: {found}); benchcore never "
+            "writes to other tables: choose another table name (--table / the Table field)"
+        )
+    return True
 
 
 def fetch_users(postgres_url: str, table: str, keys: int) -> list[models.User]:

@@ -5,6 +5,12 @@ clock() calls; key generation, progress and cancellation checks happen outside t
 Sync concurrency C = C threads, each with its own tier instance (connection); async concurrency
 C = C tasks on one event loop, each with its own instance. Failed reads are counted as errors and
 are not latency samples; MAX_CONSECUTIVE_ERRORS in a row stop that tier (its server is gone).
+
+Recovery: after a failed read of a tier with `recovers = True`, the worker pauses (exponential
+backoff, RECOVERY_BACKOFF_S) and calls tier.recover() to reopen a lost connection, both outside the
+timed window, so reconnects never land in a latency sample. A server that comes back within the
+backoff budget (~2.9 s over 20 failures: a restart) lets the tier continue, status "ok" with its errors
+counted and the last error noted; one that stays away stops the tier as "failed" after 20 in a row.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ Clock = Callable[[], int]
 ProgressFn = Callable[[Progress], None]
 
 MAX_CONSECUTIVE_ERRORS = 20
+# Pause after the n-th failure in a row: first * 2**(n-1), capped; the 19 pauses before the 20th add up to ~2.9 s.
+RECOVERY_BACKOFF_S = (0.005, 0.2)
 CHECK_EVERY = 256  # reads between cancellation checks / progress updates (outside the timed window)
 PROGRESS_INTERVAL_S = 0.1
 WARMUP_SEED_OFFSET = 1_000_003  # warmup keys differ from every trial's keys
@@ -145,6 +153,12 @@ def _sync_loop(tier: SyncTier, keys: list[int], clock: Clock, cancel: threading.
             if consecutive >= MAX_CONSECUTIVE_ERRORS:
                 out.aborted = True
                 break
+            if tier.recovers:  # untimed: wait a little, then reopen a lost connection
+                if cancel.wait(_backoff(consecutive)):
+                    out.cancelled = True
+                    break
+                with contextlib.suppress(Exception):
+                    tier.recover()
             continue
         append(clock() - t0)
         consecutive = 0
@@ -176,11 +190,23 @@ async def _async_loop(tier: AsyncTier, keys: list[int], clock: Clock, cancel: th
             if consecutive >= MAX_CONSECUTIVE_ERRORS:
                 out.aborted = True
                 break
+            if tier.recovers:
+                await asyncio.sleep(_backoff(consecutive))
+                if cancel.is_set():
+                    out.cancelled = True
+                    break
+                with contextlib.suppress(Exception):
+                    await tier.recover()
             continue
         append(clock() - t0)
         consecutive = 0
     reporter.add(len(out.samples) + out.errors - last_tick)
     return out
+
+
+def _backoff(consecutive: int) -> float:
+    first, cap = RECOVERY_BACKOFF_S
+    return min(first * 2 ** min(consecutive - 1, 30), cap)
 
 
 def _chunks(keys: np.ndarray, workers: int) -> list[list[int]]:
@@ -235,6 +261,7 @@ class _TierRun:
     raw: list[tuple[np.ndarray, int, int, int | None, int | None]] = field(default_factory=list)
     error: str | None = None
     cancelled: bool = False
+    last_error: str | None = None  # of reads that failed while the tier went on (recovered)
 
     def counters(self, workers: Sequence[SyncTier | AsyncTier]) -> tuple[int | None, int | None]:
         if not self.is_cache:
@@ -250,6 +277,7 @@ class _TierRun:
         self.trials.append(TrialResult(trial=trial, stats=stats.summarize(samples, wall_ns, errors, hits, misses),
                                        samples=samples))
         self.raw.append((samples, wall_ns, errors, hits, misses))
+        self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]
         if failed:
             self.error = (f"stopped after {MAX_CONSECUTIVE_ERRORS} failed reads in a row in trial {trial}: "
@@ -260,8 +288,12 @@ class _TierRun:
     def result(self, server: ServerInfo) -> TierResult:
         summary = stats.pool(self.raw) if self.raw else None
         status = "failed" if self.error else ("cancelled" if self.cancelled else "ok")
+        error = self.error
+        if error is None and summary is not None and summary.errors and self.last_error:
+            # Some reads failed but the tier went on (e.g. it reconnected): say what went wrong.
+            error = f"{summary.errors:,} failed read(s), the tier went on; last: {self.last_error}"
         return TierResult(tier=self.name, mode=self.mode, concurrency=self.spec.concurrency,
-                          description=self.description, status=status, error=self.error, summary=summary,
+                          description=self.description, status=status, error=error, summary=summary,
                           trials=tuple(self.trials), server=server)
 
 

@@ -18,6 +18,7 @@ from tests.conftest import TEST_PREFIX
 from tests.embedded.helpers import (
     CLOSED,
     closed_settings,
+    mark_foreign_servers,
     processes_using,
     python_child,
     remove_data,
@@ -26,6 +27,11 @@ from tests.embedded.helpers import (
 )
 
 BACKENDS = ("postgres", "redis", "memcached")
+
+
+@pytest.fixture(autouse=True)
+def _foreign_servers() -> None:
+    mark_foreign_servers()
 
 
 @pytest.fixture

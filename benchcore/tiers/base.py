@@ -44,6 +44,8 @@ class _TierBase:
     mode: ClassVar[str]
     description: ClassVar[str]  # one line: what one read does (round trips, session, serializer)
     is_cache: ClassVar[bool] = False
+    # True: recover() can reopen a lost connection; the runner then backs off and calls it after a failed read.
+    recovers: ClassVar[bool] = False
 
     def __init__(self, ctx: TierContext) -> None:
         self.ctx = ctx
@@ -73,6 +75,9 @@ class SyncTier(_TierBase, ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def recover(self) -> None:
+        """Untimed, after a failed read: reopen whatever connection was lost. May raise (ignored)."""
+
 
 class AsyncTier(_TierBase, ABC):
     mode: ClassVar[str] = "async"
@@ -85,3 +90,6 @@ class AsyncTier(_TierBase, ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    async def recover(self) -> None:
+        """Untimed, after a failed read: reopen whatever connection was lost. May raise (ignored)."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from cachetools import TTLCache
 
 from benchcore import dataset
-from benchcore.errors import TierUnavailable
+from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo, User
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
@@ -28,7 +28,7 @@ def _prepare(ctx: TierContext) -> None:
     try:
         seed(ctx)
         source = SOURCE_POSTGRES
-    except TierUnavailable:
+    except (TierUnavailable, ConfigError):  # unreachable, or a malformed URL: PostgreSQL is not usable here
         source = SOURCE_GENERATED
     cache: TTLCache[int, User] = TTLCache(maxsize=spec.capacity, ttl=spec.cache_ttl_s)
     if not spec.cold:
@@ -57,6 +57,7 @@ def _server_info(ctx: TierContext) -> ServerInfo:
 class InProcessSyncTier(SyncTier):
     name = "inprocess"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the workers, no I/O, no serializer: "
         "cache[id]; a threading.Lock around each access only when concurrency > 1; "
@@ -104,6 +105,10 @@ class InProcessSyncTier(SyncTier):
                 self._cache[key] = user
         return user
 
+    def recover(self) -> None:
+        if self._pg is not None:  # only misses do I/O
+            self._pg.recover()
+
     def close(self) -> None:
         if self._pg is not None:
             self._pg.close()
@@ -112,6 +117,7 @@ class InProcessSyncTier(SyncTier):
 class InProcessAsyncTier(AsyncTier):
     name = "inprocess"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the tasks of one event loop: "
         "async read returns cache[id] without awaiting anything on a hit (no lock needed); "
@@ -145,6 +151,10 @@ class InProcessAsyncTier(AsyncTier):
             return user
         self.hits += 1
         return user
+
+    async def recover(self) -> None:
+        if self._pg is not None:
+            await self._pg.recover()
 
     async def close(self) -> None:
         if self._pg is not None:

@@ -61,6 +61,7 @@ def _prepare(ctx: TierContext) -> None:
 class MemcachedSyncTier(SyncTier):
     name = "memcached"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         "pymemcache, one held TCP_NODELAY connection: get prefix:table:user:<id> = 1 round trip, "
         "json.loads -> User; miss: psycopg2 SELECT + set with TTL (waits for STORED), counted"
@@ -100,6 +101,13 @@ class MemcachedSyncTier(SyncTier):
         self._client.set(cache_key, encode_user(user), expire=self._ttl)
         return user
 
+    def recover(self) -> None:
+        # Untimed: pymemcache reconnects a dropped socket on its next command; let that be this `version`.
+        try:
+            self._client.version()
+        finally:
+            self._pg.recover()
+
     def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
@@ -110,6 +118,7 @@ class MemcachedSyncTier(SyncTier):
 class MemcachedAsyncTier(AsyncTier):
     name = "memcached"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         "aiomcache (native asyncio), one connection (pool_size=1): await get prefix:table:user:<id> = "
         "1 round trip, json.loads -> User; miss: asyncpg prepared SELECT + set with TTL, counted"
@@ -150,6 +159,12 @@ class MemcachedAsyncTier(AsyncTier):
         user = await self._pg.fetch(key)
         await self._client.set(cache_key, encode_user(user), exptime=self._ttl)
         return user
+
+    async def recover(self) -> None:
+        try:
+            await asyncio.wait_for(self._client.version(), _TIMEOUT)  # see MemcachedSyncTier.recover
+        finally:
+            await self._pg.recover()
 
     async def close(self) -> None:
         if self._client is not None:

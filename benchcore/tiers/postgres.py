@@ -43,6 +43,7 @@ class PgReader:
         self._sql = dataset.select_sql(ctx.spec.table) + "%s"
         self._conn: Any = None
         self._cur: Any = None
+        self._lost = "not connected to PostgreSQL"  # why fetch() cannot run after a failed reconnect
 
     def open(self) -> None:
         with scrubbed(self.ctx):
@@ -50,16 +51,29 @@ class PgReader:
         self._cur = self._conn.cursor()
 
     def fetch(self, key: int) -> User:
+        if self._cur is None:
+            raise ConnectionError(self._lost)
         self._cur.execute(self._sql, (key,))
         row = self._cur.fetchone()
         if row is None:
             raise _missing(key, self.ctx.spec.table)
         return User(id=row[0], name=row[1], age=row[2])
 
+    def recover(self) -> None:
+        """Untimed: reconnect if the server dropped the connection (psycopg2 then marks it closed)."""
+        if self._conn is not None and not self._conn.closed:
+            return
+        self.close()
+        try:
+            self.open()
+        except TierUnavailable as exc:
+            self._lost = str(exc)
+            raise
+
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
-            self._conn = self._cur = None
+            conn, self._conn, self._cur = self._conn, None, None
+            conn.close()
 
 
 class AsyncPgReader:
@@ -70,6 +84,7 @@ class AsyncPgReader:
         self._sql = dataset.select_sql(ctx.spec.table) + "$1"
         self._conn: Any = None
         self._stmt: Any = None
+        self._lost = "not connected to PostgreSQL"
 
     async def open(self) -> None:
         with scrubbed(self.ctx):
@@ -81,10 +96,25 @@ class AsyncPgReader:
             raise
 
     async def fetch(self, key: int) -> User:
+        if self._stmt is None:
+            raise ConnectionError(self._lost)
         row = await self._stmt.fetchrow(key)
         if row is None:
             raise _missing(key, self.ctx.spec.table)
         return User(id=row[0], name=row[1], age=row[2])
+
+    async def recover(self) -> None:
+        """Untimed: reconnect (and prepare again) if the server dropped the connection."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        if self._conn is not None:
+            conn, self._conn, self._stmt = self._conn, None, None
+            conn.terminate()  # already dead: no goodbye round trip
+        try:
+            await self.open()
+        except TierUnavailable as exc:
+            self._lost = str(exc)
+            raise
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -93,7 +123,9 @@ class AsyncPgReader:
 
 
 class _Postgres:
-    """Shared by all four PostgreSQL classes: seeding is the only preparation."""
+    """Shared by all four PostgreSQL classes: seeding is the only preparation; each reconnects after a drop."""
+
+    recovers = True
 
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
@@ -144,6 +176,12 @@ class OrmSyncTier(_Postgres, SyncTier):
         with self._sessions() as session:  # a web request's session: fresh identity map every read
             return session.execute(select(model).where(model.id == key)).scalar_one().to_user()
 
+    def recover(self) -> None:
+        # SQLAlchemy has dropped the dead connection from its pool; connect a fresh one now, untimed,
+        # instead of inside the next read.
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -187,6 +225,10 @@ class OrmAsyncTier(_Postgres, AsyncTier):
             result = await session.execute(select(model).where(model.id == key))
             return result.scalar_one().to_user()
 
+    async def recover(self) -> None:
+        async with self._engine.connect() as conn:  # see OrmSyncTier.recover
+            await conn.exec_driver_sql("SELECT 1")
+
     async def close(self) -> None:
         if self._engine is not None:
             engine, self._engine = self._engine, None
@@ -210,6 +252,9 @@ class RawSyncTier(_Postgres, SyncTier):
     def read(self, key: int) -> User:
         return self._pg.fetch(key)
 
+    def recover(self) -> None:
+        self._pg.recover()
+
     def close(self) -> None:
         self._pg.close()
 
@@ -230,6 +275,9 @@ class RawAsyncTier(_Postgres, AsyncTier):
 
     async def read(self, key: int) -> User:
         return await self._pg.fetch(key)
+
+    async def recover(self) -> None:
+        await self._pg.recover()
 
     async def close(self) -> None:
         await self._pg.close()

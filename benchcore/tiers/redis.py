@@ -63,6 +63,7 @@ def _prepare(ctx: TierContext) -> None:
 class RedisSyncTier(SyncTier):
     name = "redis"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         f"redis-py ({PARSER}) on one held connection: GET prefix:table:user:<id> = 1 round trip, "
         "json.loads -> User; miss: psycopg2 SELECT + SET EX ttl (2 more round trips), counted"
@@ -109,6 +110,13 @@ class RedisSyncTier(SyncTier):
         self._client.set(cache_key, encode_user(user), ex=self._ttl)
         return user
 
+    def recover(self) -> None:
+        # Untimed: redis-py reconnects a dropped connection on its next command; let that be this PING.
+        try:
+            self._client.ping()
+        finally:
+            self._pg.recover()
+
     def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
@@ -119,6 +127,7 @@ class RedisSyncTier(SyncTier):
 class RedisAsyncTier(AsyncTier):
     name = "redis"
     is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
     description = (
         f"redis.asyncio ({PARSER}) on one held connection: await GET prefix:table:user:<id> = 1 round trip, "
         "json.loads -> User; miss: asyncpg prepared SELECT + SET EX ttl (2 more round trips), counted"
@@ -162,6 +171,12 @@ class RedisAsyncTier(AsyncTier):
         user = await self._pg.fetch(key)
         await self._client.set(cache_key, encode_user(user), ex=self._ttl)
         return user
+
+    async def recover(self) -> None:
+        try:
+            await self._client.ping()  # see RedisSyncTier.recover
+        finally:
+            await self._pg.recover()
 
     async def close(self) -> None:
         if self._client is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchcore import embedded
-from tests.embedded.helpers import remove_data
+from tests.embedded.helpers import mark_foreign_servers, remove_data
 
 
 @pytest.fixture
@@ -18,3 +18,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield path
     embedded.stop_embedded()
     remove_data(path)
+
+
+@pytest.fixture(autouse=True)
+def _foreign_servers() -> None:
+    mark_foreign_servers()

@@ -42,11 +42,24 @@ def remove_data(data_dir: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Server processes that were already children before the current test started, e.g. the fault suite's
+# session-scoped private servers in the same pytest run: not ours to count. Filled by an autouse fixture.
+FOREIGN: set[int] = set()
+
+
+def mark_foreign_servers() -> None:
+    """Call before a test: server processes alive now were not started by it."""
+    FOREIGN.clear()
+    FOREIGN.update(p.pid for p in psutil.Process().children(recursive=True))
+
+
 def server_children() -> list[psutil.Process]:
-    """Server processes (and their workers) that are children of this test process."""
+    """Server processes (and their workers) that are children of this test process, minus FOREIGN."""
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
+            if proc.pid in FOREIGN:
+                continue
             if proc.name() in SERVER_NAMES and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except psutil.Error:

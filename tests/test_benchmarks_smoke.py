@@ -1,0 +1,73 @@
+"""The benchmark scripts run end to end at tiny sizes against the real servers (test table and key prefix)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+
+from tests.conftest import TEST_PREFIX, TEST_TABLE
+
+pytestmark = pytest.mark.servers
+SMALL = ["--table", TEST_TABLE, "--key-prefix", TEST_PREFIX]
+
+
+@pytest.fixture
+def servers(postgres_url: str, redis_url: str, memcached_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, url in (("BENCHCORE_POSTGRES_URL", postgres_url), ("BENCHCORE_REDIS_URL", redis_url),
+                     ("BENCHCORE_MEMCACHED_URL", memcached_url)):
+        monkeypatch.setenv(var, url)
+
+
+def test_fidelity_reports_every_tier_and_mode(servers: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import fidelity
+
+    rows = fidelity.main(["--rounds", "1", "--ops", "20", "--inprocess-ops", "500", "--keys", "50", *SMALL])
+    assert [(r["tier"], r["mode"]) for r in rows] == list(fidelity.PAIRS)
+    for r in rows:
+        assert r["benchcore_p50_us"] > 0 and r["bare_p50_us"] > 0 and math.isfinite(r["ratio"]), r
+        assert r["misses"] == 0, r  # benchcore's prepare() warmed every key the bare loops read
+    out = capsys.readouterr().out
+    assert "| tier" in out and "command: python" in out and "machine:" in out
+
+
+@pytest.mark.skipif(not (shutil.which("redis-benchmark") and shutil.which("pgbench")),
+                    reason="redis-benchmark / pgbench not installed")
+def test_native_writes_json(servers: None, tmp_path) -> None:
+    from benchmarks import native
+
+    out = tmp_path / "native.json"
+    doc = native.main(["--rounds", "1", "--ops", "50", "--keys", "50", "--out", str(out), *SMALL])
+    stored = json.loads(out.read_text())
+    assert stored == doc and stored["format"] == native.NATIVE_FORMAT
+    assert {(r["tier"], r["mode"]) for r in stored["results"]} == {
+        ("redis", "sync"), ("redis", "async"), ("postgres-raw", "sync"), ("postgres-raw", "async")}
+    for r in stored["results"]:
+        assert r["native_p50_us"] > 0 and r["python_p50_us"] > 0
+        assert r["ratio"] == pytest.approx(r["python_p50_us"] / r["native_p50_us"], rel=0.5)
+        assert TEST_TABLE in r["native_command"] or r["tier"] != "redis"
+
+
+def test_scale_small(servers: None, tmp_path) -> None:
+    from benchmarks import scale
+
+    figures = scale.main(["--runs", "3", "--samples-per-trial", "5", "--big", "1000", "--rss-reads", "2000",
+                          "--skip-full-run", "--dir", str(tmp_path), *SMALL])
+    assert figures["runs"] == 3 and figures["compare_cold_s"] > 0 and figures["save_big_s"] > 0
+    assert figures["rss_peak_mib"] > figures["rss_after_imports_mib"] > 0
+
+
+def test_placement_moves_only_the_client(servers: None) -> None:
+    import os
+
+    from benchmarks import placement
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    before = os.sched_getaffinity(0)
+    rows = placement.main(["--rounds", "1", "--ops", "20", "--no-pin-server", *SMALL])
+    assert os.sched_getaffinity(0) == before  # the client's affinity is put back
+    assert {r["backend"] for r in rows} == {"redis", "memcached", "postgres (raw SELECT)"}
+    assert all(r["same"] > 0 and r["other"] > 0 for r in rows)
