@@ -265,3 +265,52 @@ def test_cpu_pinning_applies_during_the_run_and_is_restored():
     assert seen and all(s == {cpu} for s in seen)
     assert run.environment["client_cpu_affinity"] == [cpu]
     assert os.sched_getaffinity(0) == before
+
+
+class Batched(FakeSync):
+    timing_batch = 4
+
+
+class BatchedAsync(FakeAsync):
+    timing_batch = 4
+    nowait_calls = 0
+
+    def read_nowait(self, key: int) -> User | None:
+        type(self).nowait_calls += 1
+        if key % 2:  # odd keys "hit" synchronously
+            CLOCK.advance(key * 1000)
+            return User(key, "x", 1)
+        return None
+
+
+def test_batched_timing_gives_each_read_its_batch_mean():
+    CLOCK.tick = 7  # timer cost is paid once per batch, not per read
+    spec = _spec(ops=8, keys=8)
+    run = _run(spec, {("postgres-raw", "sync"): Batched})
+    samples = run.results[0].trials[0].samples.tolist()
+    # keys 1..4 -> (10 µs + 7 ns) / 4, keys 5..8 -> (26 µs + 7 ns) / 4
+    assert samples == [2501] * 4 + [6501] * 4
+    assert run.results[0].summary.ops == 8 and run.results[0].summary.wall_s > 0
+
+
+def test_batched_async_uses_the_sync_hit_path_and_awaits_misses():
+    BatchedAsync.nowait_calls = 0
+    run = _run(_spec(modes=("async",), ops=8, keys=8), {("postgres-raw", "async"): BatchedAsync})
+    assert BatchedAsync.nowait_calls == 8
+    assert run.results[0].trials[0].samples.tolist() == [2500] * 4 + [6500] * 4
+
+
+def test_a_failed_read_drops_its_batch_and_counts_one_error(monkeypatch):
+    monkeypatch.setattr(Batched, "fail_keys", {6})
+    result = _run(_spec(ops=8, keys=8), {("postgres-raw", "sync"): Batched}).results[0]
+    assert result.summary.errors == 1 and result.summary.ops == 4
+    assert result.trials[0].samples.tolist() == [2500] * 4
+
+
+def test_long_phases_share_key_ints():
+    from benchcore.runner import _chunks
+
+    keys = np.tile(np.arange(1, 11, dtype=np.int64), 20_000)
+    chunks = _chunks(keys, 2)
+    assert [len(c) for c in chunks] == [100_000, 100_000]
+    assert chunks[0][:3] == [1, 3, 5] and chunks[0][0] is chunks[0][5]

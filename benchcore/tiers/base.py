@@ -46,6 +46,8 @@ class _TierBase:
     is_cache: ClassVar[bool] = False
     # True: recover() can reopen a lost connection; the runner then backs off and calls it after a failed read.
     recovers: ClassVar[bool] = False
+    # Reads per clock pair. 1 = every read timed alone. Sub-microsecond tiers set more (see runner).
+    timing_batch: ClassVar[int] = 1
 
     def __init__(self, ctx: TierContext) -> None:
         self.ctx = ctx
