@@ -42,6 +42,8 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", help="overrides BENCHCORE_REDIS_URL")
     p.add_argument("--memcached-url", help="overrides BENCHCORE_MEMCACHED_URL")
     p.add_argument("--embedded", choices=EMBEDDED_CHOICES, help="overrides BENCHCORE_EMBEDDED (default auto)")
+    p.add_argument("--server-cpus", help="pin embedded servers to these CPUs, e.g. 0 or 0,1 (Linux; overrides "
+                   "BENCHCORE_SERVER_CPUS); external servers are never re-pinned")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +95,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         memcached_url=getattr(args, "memcached_url", None),
         embedded=getattr(args, "embedded", None),
         db_path=getattr(args, "db", None),
+        server_cpus=getattr(args, "server_cpus", None),
     )
 
 
@@ -221,6 +224,9 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     table = [[r.backend, r.address, r.kind, "yes" if r.reachable else "no", r.version or "-", r.error or ""]
              for r in rows]
     out.write(report.plain_table(["backend", "address", "kind", "answers", "version", "problem"], table) + "\n")
+    notes = [f"  {r.backend}: {r.note}" for r in rows if r.note]
+    if notes:
+        out.write("\nCPU placement:\n" + "\n".join(notes) + "\n")
     out.write("\nPoint benchcore elsewhere with BENCHCORE_POSTGRES_URL, BENCHCORE_REDIS_URL, "
               "BENCHCORE_MEMCACHED_URL (or --postgres-url, ...).\n")
     return EXIT_OK

@@ -109,10 +109,24 @@ def capture_environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
         "packages": package_versions(),
         "benchcore": benchcore.__version__,
         "servers": {
-            name: {"kind": info.kind, "address": redact(info.address), "version": info.version}
+            name: {"kind": info.kind, "address": redact(info.address), "version": info.version,
+                   **_embedded_placement(name, info)}
             for name, info in sorted(servers.items())
         },
     }
+
+
+def _embedded_placement(backend: str, info: ServerInfo) -> dict[str, Any]:
+    """For a server benchcore started: the CPUs its threads may run on (read from the OS now) and the pin asked
+    for (Settings.server_cpus; None = not pinned). Nothing for external servers: benchcore never moves those."""
+    if info.kind != "embedded":
+        return {}
+    from benchcore import embedded  # imports no driver and starts nothing
+
+    server = embedded.running(backend) if backend in embedded.BACKENDS else None
+    if server is None or server.address != redact(info.address):
+        return {}
+    return {"cpu_affinity": embedded.affinity(server), "pinned_cpus": list(server.cpus) if server.cpus else None}
 
 
 def _short_cpu(model: str) -> str:

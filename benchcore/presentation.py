@@ -39,6 +39,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "hits/misses",
     "description",
 )
+# Added after "p50" when the run carries native figures (benchmarks/native.py --save): environment["native"].
+NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL = "native p50 (µs)", "Python/native", "native tool"
+NATIVE_COLUMNS: tuple[str, ...] = (NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL)
 _STAT_OF = {
     "Avg latency (µs)": "mean_us",
     "Throughput (ops/sec)": "ops_per_sec",
@@ -87,8 +90,47 @@ def hits_misses(hits: Any, misses: Any) -> str:
     return f"{h:,} / {m:,}"
 
 
-def results_table(summaries: pd.DataFrame, mode: str) -> pd.DataFrame:
-    """The seed's table for one mode, one row per measured tier; failed tiers go to failed_tiers()."""
+def native_figures(environment: Mapping[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(tier, mode) -> the native measurement stored with a run (environment["native"], written by
+    benchmarks/native.py --save); {} when there is none. Entries without a positive native_p50_us are skipped."""
+    entries = (environment or {}).get("native")
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    if not isinstance(entries, list):
+        return out
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        value = entry.get("native_p50_us")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            continue
+        out[(str(entry.get("tier")), str(entry.get("mode")))] = dict(entry)
+    return out
+
+
+def native_caption(native: Mapping[tuple[str, str], Mapping[str, Any]], mode: str) -> str:
+    """What the native columns of one mode's table mean and where they come from; "" without any."""
+    entries = [(key, e) for key, e in native.items() if key[1] == mode]
+    if not entries:
+        return ""
+    entries.sort(key=lambda item: _tier_sort_key(item[0][0]))
+    medians = [f"{tier} {float(e['median_ratio']):.2f}x" for (tier, _), e in entries
+               if _present(e.get("median_ratio"))]
+    rounds = next((e.get("rounds") for _, e in entries if e.get("rounds")), None)
+    text = ("Native: the same reads by a native tool (native tool column) on the same server and keys, measured "
+            "beside this run by benchmarks/native.py. Python/native = this run's p50 / the native tool's p50.")
+    if medians and rounds:
+        text += f" Median over {rounds} rounds: " + ", ".join(medians) + "."
+    return text
+
+
+def results_table(summaries: pd.DataFrame, mode: str,
+                  native: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """The seed's table for one mode, one row per measured tier; failed tiers go to failed_tiers().
+
+    native (from native_figures(run.environment)): when it has figures for this mode, the columns
+    NATIVE_COLUMNS follow "p50" ("-"/empty on tiers without a native measurement).
+    """
+    native = {k: v for k, v in (native or {}).items() if k[1] == mode}
     df = _pooled(summaries)
     df = df[(df["mode"] == mode) & df["p50_us"].notna()]
     rows = []
@@ -100,8 +142,20 @@ def results_table(summaries: pd.DataFrame, mode: str) -> pd.DataFrame:
             row["Throughput (ops/sec)"] = round(row["Throughput (ops/sec)"])
         row["hits/misses"] = hits_misses(r.get("hits"), r.get("misses"))
         row["description"] = r.get("description") or ""
+        figure = native.get((str(r["tier"]), mode))
+        if figure is not None:
+            row[NATIVE_P50] = float(figure["native_p50_us"])
+            row[NATIVE_RATIO] = row["p50"] / row[NATIVE_P50] if row["p50"] is not None else None
+            row[NATIVE_TOOL] = str(figure.get("native_tool") or "")
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    columns = list(RESULT_COLUMNS)
+    if native:
+        at = columns.index("p50") + 1
+        columns[at:at] = list(NATIVE_COLUMNS)
+    table = pd.DataFrame(rows, columns=columns)
+    if native:
+        table[NATIVE_TOOL] = table[NATIVE_TOOL].fillna("")
+    return table
 
 
 def failed_tiers(summaries: pd.DataFrame) -> list[tuple[str, str, str]]:

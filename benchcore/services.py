@@ -8,6 +8,8 @@ Per backend ("postgres", "redis", "memcached"), by BENCHCORE_EMBEDDED:
 - always: an embedded server, whatever URLs are configured (the issue's "fresh machine" test mode).
 - never: (1) or (2) only; otherwise unavailable, saying what to set or install.
 resolve_targets() may start embedded servers; probe_targets() never does (Targets page, `targets` CLI).
+Settings.server_cpus pins embedded servers only (see benchcore.embedded); an external server is never re-pinned,
+and both the Target note and the probe row say so when server_cpus is set.
 Version lookups use short timeouts and never raise. Backends are resolved in parallel, so three unreachable
 hosts cost about one connect timeout, not three.
 """
@@ -19,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -67,7 +69,7 @@ class Target:
     server: ServerInfo
     available: bool
     reason: str = ""  # why not available, with what to do about it; never contains a password
-    note: str = ""  # how it was chosen (e.g. "embedded, started in 0.52 s"); informational
+    note: str = ""  # how it was chosen and placed (e.g. "embedded ... started in 0.52 s, pinned to CPU 0")
 
     @property
     def label(self) -> str:
@@ -114,6 +116,7 @@ class ProbeRow:
     reachable: bool
     version: str
     error: str  # why it is not reachable / cannot be used / what will happen; "" when all is well
+    note: str = ""  # CPU placement: embedded servers' pin, or that an external server is not re-pinned
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,7 +137,37 @@ def resolve_targets(settings: Settings) -> Targets:
 def probe_targets(settings: Settings) -> list[ProbeRow]:
     """Where each backend points, whether it answers, its version. Starts nothing."""
     done = _parallel(lambda backend: _probe(backend, settings))
-    return [done[b] for b in BACKENDS]
+    return [_with_placement(done[b], settings) for b in BACKENDS]
+
+
+def external_not_pinned(settings: Settings) -> str:
+    """The note for an external server when server CPUs are set: benchcore never moves a server it did not start."""
+    return (f"external server: not pinned to CPUs {_cpu_list(settings.server_cpus)} (BENCHCORE_SERVER_CPUS / "
+            "--server-cpus applies to embedded servers only; benchcore never re-pins a server it did not start)")
+
+
+def _cpu_list(cpus: tuple[int, ...] | None) -> str:
+    return ",".join(map(str, cpus or ()))
+
+
+def _with_placement(row: ProbeRow, settings: Settings) -> ProbeRow:
+    if row.kind == KIND_EMBEDDED:
+        server = embedded.running(row.backend)
+        note = ""
+        if server is not None:
+            cpus = embedded.affinity(server)
+            note = f"runs on CPUs {_cpu_list(tuple(cpus))}" if cpus else ""
+            if server.cpus != settings.server_cpus:
+                where = _cpu_list(settings.server_cpus) or "all allowed"
+                note += f"{'; ' if note else ''}moves to CPUs {where} with the next run"
+        return replace(row, note=note)
+    if settings.server_cpus is None:
+        return row
+    if row.kind in (KIND_NOT_STARTED, KIND_WOULD_START):
+        return replace(row, note=f"will be pinned to CPUs {_cpu_list(settings.server_cpus)}")
+    if row.kind == KIND_EXTERNAL:
+        return replace(row, note=external_not_pinned(settings))
+    return row
 
 
 def server_version(backend: str, url: str, timeout: float = VERSION_TIMEOUT_S) -> tuple[str, str | None]:
@@ -202,12 +235,12 @@ def _resolve(backend: str, settings: Settings) -> Target:
                 f"{label} is not answering at {redact(url)} ({error}). That URL was given explicitly ({env} or a "
                 f"flag), so benchcore will not replace it: start the server, fix {env}, or unset it to use the "
                 f"local default{'' if settings.embedded == 'never' else ' or an embedded server'}"))
-        return _answering(backend, url, secrets, version, version_error)
+        return _answering(backend, url, settings, secrets, version, version_error)
 
     note = ""
     if error is None:
         if version_error is None or settings.embedded == "never" or embedded.find(url) is not None:
-            return _answering(backend, url, secrets, version, version_error)
+            return _answering(backend, url, settings, secrets, version, version_error)
         # Something listens but will not serve us (wrong password, peer auth, not that protocol): a newcomer's
         # machine with a stock PostgreSQL must still work, so fall through to embedded, saying why.
         note = f"a server answers at {redact(url)} but cannot be used ({version_error}); "
@@ -219,11 +252,18 @@ def _resolve(backend: str, settings: Settings) -> Target:
     return _embedded_target(backend, settings, url, note, f"nothing usable at {redact(url)} ({error})", secrets)
 
 
-def _answering(backend: str, url: str, secrets: list[str | None], version: str,
+def _answering(backend: str, url: str, settings: Settings, secrets: list[str | None], version: str,
                version_error: str | None) -> Target:
     found = embedded.find(url)
+    if found is not None and found.cpus != settings.server_cpus:  # ours: put it where these settings ask
+        moved = embedded.start(found.backend, settings)
+        found = moved if moved.url == url else found
     kind = "embedded" if found is not None else "external"
-    note = f"embedded {LABELS[backend]} (pid {found.pid}) already running" if found is not None else ""
+    if found is not None:
+        note = f"embedded {LABELS[backend]} (pid {found.pid}) already running"
+        note += f", {found.placement}" if found.placement else ""
+    else:
+        note = external_not_pinned(settings) if settings.server_cpus is not None else ""
     if version_error:
         note += f"{'; ' if note else ''}version lookup failed: {version_error}"
     return Target(backend, url, ServerInfo(kind=kind, address=redact(url), version=version), True,
@@ -250,6 +290,7 @@ def _embedded_target(backend: str, settings: Settings, url: str, note: str, why:
     how = "already running" if already is not None and already.pid == server.pid else (
         f"started in {server.startup_s:.2f} s")
     note += f"embedded {label} (pid {server.pid}) {how}"
+    note += f", {server.placement}" if server.placement else ""
     if version_error:
         note += f"; version lookup failed: {version_error}"
     return Target(backend, server.url, ServerInfo(kind="embedded", address=server.address, version=version), True,

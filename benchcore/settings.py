@@ -16,6 +16,42 @@ DEFAULT_DB = "results.duckdb"
 EMBEDDED_CHOICES = ("auto", "always", "never")
 
 
+def _affinity() -> tuple[int, ...] | None:
+    getter = getattr(os, "sched_getaffinity", None)
+    return tuple(sorted(getter(0))) if getter is not None else None
+
+
+# The CPUs this process may use, read once at import: every entry point imports settings before a run pins
+# its client thread (RunSpec.cpus), and threads inherit their creator's pin. Embedded servers that are not
+# pinned explicitly get these CPUs, never the client's pin; server_cpus is checked against them.
+PROCESS_CPUS: tuple[int, ...] | None = _affinity()
+
+
+SERVER_CPUS_NAME = "server CPUs (BENCHCORE_SERVER_CPUS, --server-cpus)"
+
+
+def parse_cpus(value: object, what: str = SERVER_CPUS_NAME) -> tuple[int, ...] | None:
+    """'0' / '0,1' / [0, 1] -> sorted unique CPU numbers this process may use; None/'' -> None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = [int(c) for c in value.replace(" ", "").split(",") if c]
+        except ValueError:
+            raise ConfigError(f"{what} must be a comma list of CPU numbers such as 0 or 0,1, got {value!r}") from None
+    try:
+        chosen = tuple(sorted({int(c) for c in value}))  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a comma list of CPU numbers such as 0 or 0,1, got {value!r}") from None
+    if not hasattr(os, "sched_setaffinity"):
+        raise ConfigError(f"{what}: pinning servers to CPUs needs Linux (os.sched_setaffinity); leave it unset")
+    allowed = sorted(set(PROCESS_CPUS or ()) | set(os.sched_getaffinity(0)))
+    if not chosen or any(c not in allowed for c in chosen):
+        raise ConfigError(f"{what} {list(chosen)} must be a non-empty subset of the CPUs this process may use: "
+                          f"{','.join(map(str, allowed))}")
+    return chosen
+
+
 @dataclass(frozen=True)
 class Settings:
     postgres_url: str = DEFAULT_POSTGRES_URL
@@ -26,12 +62,16 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "benchcore")
     # Which URLs were given explicitly (env or flag): those are never replaced by an embedded server.
     explicit: frozenset[str] = frozenset()
+    # Pin every embedded server (all its processes and threads) to these CPUs; None = the CPUs benchcore may
+    # use. External servers are never re-pinned. Accepts "0,1" or a sequence; stored as a sorted tuple.
+    server_cpus: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.embedded not in EMBEDDED_CHOICES:
             raise ConfigError(
                 f"BENCHCORE_EMBEDDED must be one of {', '.join(EMBEDDED_CHOICES)}, got {self.embedded!r}"
             )
+        object.__setattr__(self, "server_cpus", parse_cpus(self.server_cpus))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -53,6 +93,8 @@ class Settings:
             values["embedded"] = env["BENCHCORE_EMBEDDED"].strip().lower()
         if env.get("BENCHCORE_DATA_DIR"):
             values["data_dir"] = Path(env["BENCHCORE_DATA_DIR"])
+        if env.get("BENCHCORE_SERVER_CPUS", "").strip():
+            values["server_cpus"] = env["BENCHCORE_SERVER_CPUS"]
         for key, value in overrides.items():
             if value is None:
                 continue

@@ -59,9 +59,12 @@ def load() -> str:
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min)"
 
 
-def settings() -> Settings:
-    """BENCHCORE_* URLs (default: the local servers), never an embedded server; loopback only."""
-    s = Settings.from_env(embedded="never")
+def settings(**overrides: object) -> Settings:
+    """BENCHCORE_* URLs (default: the local servers), never an embedded server; loopback only.
+
+    overrides: command-line flags as for Settings.from_env (e.g. db_path=args.db; None = not given).
+    """
+    s = Settings.from_env(embedded="never", **overrides)
     for name, url in (("postgres", s.postgres_url), ("redis", s.redis_url), ("memcached", s.memcached_url)):
         host = urlsplit(url).hostname or "127.0.0.1"
         if host not in LOOPBACK:

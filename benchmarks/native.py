@@ -1,7 +1,8 @@
 """Native tools: benchcore's p50 against redis-benchmark and pgbench on the same keys, rows and servers.
 
-Pairs, each at concurrency 1 over TCP to 127.0.0.1, alternating Python and native every round
-(median of the per-round ratios python p50 / native p50 is the Python client's overhead factor):
+Pairs, each at concurrency 1 over TCP to 127.0.0.1. Each round = one benchcore run of all four pairs
+(run_benchmark, one trial) and each pair's native tool in the same order; which side goes first alternates
+every round. The median of the per-round ratios python p50 / native p50 is the Python client's overhead factor:
 
   redis sync / async   vs  redis-benchmark -c 1 -n OPS -r KEYS GET <prefix>-native:<table>:user:__rand_int__
                            redis-benchmark replaces __rand_int__ with a 12-digit zero-padded number in
@@ -14,17 +15,23 @@ Pairs, each at concurrency 1 over TCP to 127.0.0.1, alternating Python and nativ
   script: \\set id random(1, :keys) / SELECT id, name, age FROM <table> WHERE id = :id; the first WARMUP
   transactions of pgbench's per-transaction log (-l) are dropped, the rest give the median.
 
-Writes benchmarks/out/native.json (see NATIVE_FORMAT) for the dashboard to show next to each tier.
+Writes benchmarks/out/native.json (see NATIVE_FORMAT). With --save (the default) it also stores one benchcore
+run, labelled "native comparison", in the results database (BENCHCORE_DB / --db): the round whose ratios are
+nearest the per-pair medians, with that round's native figures in its environment under "native" (a list of
+{tier, mode, native_tool, native_command, native_p50_us, python_p50_us, ratio, median_ratio, ...}, where
+python_p50_us is that run's own p50). The dashboard shows them next to the tier wherever the run's table is.
 
-    python benchmarks/native.py [--quick] [--out PATH]
+    python benchmarks/native.py [--quick] [--out PATH] [--no-save] [--db PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import functools
 import io
 import json
+import math
 import os
 import shlex
 import shutil
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,12 +50,21 @@ if __package__ in (None, ""):  # run as `python benchmarks/native.py`: make the 
 
 import numpy as np
 
-from benchcore.models import RunSpec
+from benchcore.models import Run, RunSpec
 from benchcore.runner import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util
 
 NATIVE_FORMAT = "benchcore-native/1"
+LABEL = "native comparison"
+# (tier, mode, native tool, pgbench protocol), in the order run_benchmark measures them
+Pair = tuple[str, str, str, str | None]
+PAIRS: tuple[Pair, ...] = (
+    ("postgres-raw", "sync", "pgbench", "simple"),
+    ("postgres-raw", "async", "pgbench", "prepared"),
+    ("redis", "sync", "redis-benchmark", None),
+    ("redis", "async", "redis-benchmark", None),
+)
 DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "native.json"
 TOOL_TIMEOUT_S = 120
 
@@ -60,16 +77,36 @@ def _tool_version(tool: str) -> str:
 # --- benchcore ----------------------------------------------------------------------------------------------
 
 
-def benchcore_p50(s: Settings, tier: str, mode: str, ops: int, warmup: int, keys: int, table: str,
-                  prefix: str) -> float:
-    spec = RunSpec(tiers=(tier,), modes=(mode,), ops=ops, warmup=warmup, concurrency=1, trials=1, keys=keys,
-                   table=table, key_prefix=prefix)
-    result = run_benchmark(spec, s, **_util.runner_kwargs()).results[0]
-    if result.status != "ok" or result.summary is None:
-        raise RuntimeError(f"benchcore {tier}/{mode}: {result.status}: {result.error}")
-    if result.summary.misses:
-        print(f"  note: benchcore {tier}/{mode} had {result.summary.misses} cache misses", flush=True)
+def benchcore_run(s: Settings, pairs: Sequence[Pair], ops: int, warmup: int, keys: int, table: str,
+                  prefix: str) -> Run:
+    """One run_benchmark of every pair (concurrency 1, one trial): the run that may be saved."""
+    spec = RunSpec(tiers=tuple(dict.fromkeys(p[0] for p in pairs)), modes=tuple(dict.fromkeys(p[1] for p in pairs)),
+                   ops=ops, warmup=warmup, concurrency=1, trials=1, keys=keys, table=table, key_prefix=prefix,
+                   label=LABEL)
+    run = run_benchmark(spec, s, **_util.runner_kwargs())
+    for result in run.results:
+        if result.status != "ok" or result.summary is None:
+            raise RuntimeError(f"benchcore {result.tier}/{result.mode}: {result.status}: {result.error}")
+        if result.summary.misses:
+            print(f"  note: benchcore {result.tier}/{result.mode} had {result.summary.misses} cache misses", flush=True)
+    return run
+
+
+def p50_of(run: Run, tier: str, mode: str) -> float:
+    result = next(r for r in run.results if (r.tier, r.mode) == (tier, mode))
+    assert result.summary is not None
     return result.summary.p50_us
+
+
+def closest_round(ratios: dict[tuple[str, str], list[float]]) -> int:
+    """The round whose ratios sit nearest the per-pair medians (sum of |log(ratio / median)|): the one saved."""
+    rounds = len(next(iter(ratios.values())))
+    medians = {k: _util.median(v) for k, v in ratios.items()}
+
+    def distance(r: int) -> float:
+        return sum(abs(math.log(v[r] / medians[k])) for k, v in ratios.items() if v[r] > 0 and medians[k] > 0)
+
+    return min(range(rounds), key=distance)
 
 
 # --- redis-benchmark ----------------------------------------------------------------------------------------
@@ -163,12 +200,61 @@ def show(cmd: list[str]) -> str:
     return " ".join(shlex.quote(c) for c in cmd)
 
 
+def measure_pairs(s: Settings, pairs: Sequence[Pair], rounds: int, ops: int, warmup: int, keys: int, table: str,
+                  prefix: str) -> tuple[list[Run], dict[Pair, list[float]], dict[Pair, list[float]], dict[Pair, str]]:
+    """Per round one benchcore run of every pair and each pair's native tool, in the run's order; the side
+    that goes first alternates every round, so drift hits both."""
+    runs: list[Run] = []
+    python: dict[Pair, list[float]] = {p: [] for p in pairs}
+    native: dict[Pair, list[float]] = {p: [] for p in pairs}
+    commands: dict[Pair, str] = {}
+    with tempfile.TemporaryDirectory(prefix="benchcore-native-") as tmp:
+        script = pgbench_script(Path(tmp), table)
+        log_prefix = Path(tmp) / "pgbench"
+        rb_cmd, rb_env = redis_benchmark_cmd(s, ops, keys, prefix, table)
+        natives: dict[Pair, Callable[[], float]] = {}
+        for pair in pairs:
+            if pair[2] == "pgbench":
+                cmd, env = pgbench_cmd(s, script, str(pair[3]), ops, warmup, keys, log_prefix)
+                commands[pair] = show(cmd).replace(str(script), "benchcore_select.sql").replace(str(log_prefix), "LOG")
+                natives[pair] = functools.partial(run_pgbench, cmd, env, log_prefix, warmup)
+            else:
+                commands[pair] = show(rb_cmd)
+                natives[pair] = functools.partial(run_redis_benchmark, rb_cmd, rb_env)
+        # Seed benchcore's table and Redis keys once (an untimed benchcore run), then copy the keys.
+        benchcore_run(s, pairs, 10, 0, keys, table, prefix)
+        copy_redis_keys(s, prefix, table, keys)
+        for r in range(rounds):
+            if r % 2 == 0:
+                run = benchcore_run(s, pairs, ops, warmup, keys, table, prefix)
+                measured = {pair: natives[pair]() for pair in pairs}
+            else:
+                measured = {pair: natives[pair]() for pair in pairs}
+                run = benchcore_run(s, pairs, ops, warmup, keys, table, prefix)
+            runs.append(run)
+            for pair in pairs:
+                python[pair].append(p50_of(run, pair[0], pair[1]))
+                native[pair].append(measured[pair])
+            print(f"round {r + 1}/{rounds}: " + ", ".join(
+                f"{t}/{m} {python[(t, m, x, y)][-1] / native[(t, m, x, y)][-1]:.2f}x" for t, m, x, y in pairs),
+                flush=True)
+    return runs, python, native, commands
+
+
+def native_tool(pair: Pair, versions: dict[str, str]) -> str:
+    return versions[pair[2]] + (f" --protocol={pair[3]}" if pair[3] else "")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = _util.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, help="rounds (default 5; --quick 3)")
     parser.add_argument("--ops", type=int, help="timed reads per measurement (default 10000; --quick 2000)")
     parser.add_argument("--keys", type=int, default=10_000, help="key space (default 10000)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON written here (default {DEFAULT_OUT})")
+    parser.add_argument("--save", action=argparse.BooleanOptionalAction, default=True,
+                        help="store the round nearest the medians as a benchcore run with the native figures "
+                             "attached, for the dashboard (default: --save)")
+    parser.add_argument("--db", help="results database for --save (default results.duckdb or BENCHCORE_DB)")
     args = parser.parse_args(argv)
     ops = args.ops or (2000 if args.quick else 10_000)
     warmup = max(1, ops // 10)
@@ -178,62 +264,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     missing = [t for t in ("redis-benchmark", "pgbench") if shutil.which(t) is None]
     if missing:
         print(f"not installed: {', '.join(missing)}; nothing to compare "
-              "(apt-get install redis-tools postgresql-client)")
+              "(redis-benchmark: apt-get install redis-tools; pgbench: the PostgreSQL server package, e.g. "
+              "postgresql-15 on Debian 12)")
         return {}
     versions = {t: _tool_version(t) for t in ("redis-benchmark", "pgbench")}
     print(f"rounds {rounds}, {ops} timed reads per measurement (+{warmup} warmup: benchcore's warmup, pgbench's "
           f"first log lines dropped), keys {keys}, table {table}, key prefix {prefix}; "
           + "; ".join(versions.values()), flush=True)
-    s = _util.settings()
+    s = _util.settings(db_path=args.db)
     started = time.perf_counter()
-    pairs = (("redis", "sync", "redis-benchmark", None), ("redis", "async", "redis-benchmark", None),
-             ("postgres-raw", "sync", "pgbench", "simple"), ("postgres-raw", "async", "pgbench", "prepared"))
-    python: dict[tuple[str, str], list[float]] = {(t, m): [] for t, m, _, _ in pairs}
-    native: dict[tuple[str, str], list[float]] = {(t, m): [] for t, m, _, _ in pairs}
-    commands: dict[tuple[str, str], str] = {}
-    with tempfile.TemporaryDirectory(prefix="benchcore-native-") as tmp:
-        script = pgbench_script(Path(tmp), table)
-        log_prefix = Path(tmp) / "pgbench"
-        rb_cmd, rb_env = redis_benchmark_cmd(s, ops, keys, prefix, table)
-        # Seed benchcore's table and Redis keys once (an untimed benchcore run), then copy the keys.
-        benchcore_p50(s, "redis", "sync", 10, 0, keys, table, prefix)
-        copy_redis_keys(s, prefix, table, keys)
-        for r in range(rounds):
-            python_first = r % 2 == 0  # alternate which side goes first: drift hits both
-            for tier, mode, tool, protocol in pairs:
-                if tool == "pgbench":
-                    assert protocol is not None
-                    cmd, env = pgbench_cmd(s, script, protocol, ops, warmup, keys, log_prefix)
-                    commands[(tier, mode)] = show(cmd).replace(str(script), "benchcore_select.sql").replace(
-                        str(log_prefix), "LOG")
-                    measure_native = functools.partial(run_pgbench, cmd, env, log_prefix, warmup)
-                else:
-                    commands[(tier, mode)] = show(rb_cmd)
-                    measure_native = functools.partial(run_redis_benchmark, rb_cmd, rb_env)
-                if python_first:
-                    py = benchcore_p50(s, tier, mode, ops, warmup, keys, table, prefix)
-                    nat = measure_native()
-                else:
-                    nat = measure_native()
-                    py = benchcore_p50(s, tier, mode, ops, warmup, keys, table, prefix)
-                python[(tier, mode)].append(py)
-                native[(tier, mode)].append(nat)
-            print(f"round {r + 1}/{rounds}: " + ", ".join(
-                f"{t}/{m} {python[(t, m)][-1] / native[(t, m)][-1]:.2f}x" for t, m, _, _ in pairs), flush=True)
+    runs, python, native, commands = measure_pairs(s, PAIRS, rounds, ops, warmup, keys, table, prefix)
     measured_at = datetime.now(UTC).isoformat(timespec="seconds")
+    ratios = {(t, m): [p / n for p, n in zip(python[(t, m, x, y)], native[(t, m, x, y)], strict=True)]
+              for t, m, x, y in PAIRS}
+    chosen = closest_round(ratios)
     results = []
-    for tier, mode, tool, protocol in pairs:
-        ratios = [p / n for p, n in zip(python[(tier, mode)], native[(tier, mode)], strict=True)]
+    attached = []
+    for pair in PAIRS:
+        tier, mode = pair[0], pair[1]
+        common = {"tier": tier, "mode": mode, "concurrency": 1, "native_tool": native_tool(pair, versions),
+                  "native_command": commands[pair]}
         results.append({
-            "tier": tier, "mode": mode, "concurrency": 1,
-            "native_tool": versions[tool] + (f" --protocol={protocol}" if protocol else ""),
-            "native_command": commands[(tier, mode)],
-            "native_p50_us": round(_util.median(native[(tier, mode)]), 3),
-            "python_p50_us": round(_util.median(python[(tier, mode)]), 3),
-            "ratio": round(_util.median(ratios), 3),
-            "ratios": [round(x, 3) for x in ratios],
+            **common,
+            "native_p50_us": round(_util.median(native[pair]), 3),
+            "python_p50_us": round(_util.median(python[pair]), 3),
+            "ratio": round(_util.median(ratios[(tier, mode)]), 3),
+            "ratios": [round(x, 3) for x in ratios[(tier, mode)]],
             "rounds": rounds, "ops": ops, "keys": keys, "measured_at": measured_at,
         })
+        # What the saved run's environment carries: this round's figures, so python_p50_us is exactly the
+        # stored run's p50 and ratio = python_p50_us / native_p50_us; median_ratio is the headline figure.
+        attached.append({
+            **common,
+            "native_p50_us": round(native[pair][chosen], 3),
+            "python_p50_us": round(python[pair][chosen], 3),
+            "ratio": round(ratios[(tier, mode)][chosen], 3),
+            "median_ratio": round(_util.median(ratios[(tier, mode)]), 3),
+            "round": chosen + 1, "rounds": rounds, "ops": ops, "keys": keys, "measured_at": measured_at,
+        })
+    run = runs[chosen]
+    run.environment["native"] = attached
     print()
     _util.print_table(["tier", "mode", "native tool", "native p50 µs", "benchcore p50 µs", "Python overhead ×"],
                       [[r["tier"], r["mode"], r["native_tool"], _util.fmt(r["native_p50_us"], 1),
@@ -241,12 +311,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\nnative commands:")
     for r in results:
         print(f"  {r['tier']}/{r['mode']}: {r['native_command']}")
+    saved = save(run, s) if args.save else None
+    print(f"\nround {chosen + 1} is nearest the medians: its run {run.run_id} "
+          + (f"is saved to {saved} with the native figures attached (the dashboard shows them next to each tier)"
+             if saved else "was not saved (--no-save)"))
     doc = {"format": NATIVE_FORMAT, "measured_at": measured_at, "command": _util.command_line(),
-           "machine": _util.machine(), "results": results}
+           "machine": _util.machine(), "run_id": run.run_id, "saved_round": chosen + 1,
+           "saved_to": str(saved) if saved else None, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nwrote {args.out} in {time.perf_counter() - started:.0f} s; {_util.load()}")
     return doc
+
+
+def save(run: Run, s: Settings) -> Path | None:
+    """The run into the results database (spooled, and said so, when that is locked); where it went or None."""
+    from benchcore.storage import RunRepository
+
+    message = RunRepository(s.db_path).save_or_spool(run)
+    if message:
+        print(f"note: {s.scrub(message)}")
+        return None
+    return s.db_path
 
 
 if __name__ == "__main__":

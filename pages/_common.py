@@ -15,7 +15,7 @@ import streamlit as st
 
 from benchcore.errors import BenchError
 from benchcore.jobs import JobRegistry
-from benchcore.presentation import RESULT_COLUMNS
+from benchcore.presentation import NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, RESULT_COLUMNS
 from benchcore.settings import Settings
 
 log = logging.getLogger("benchcore.app")
@@ -35,6 +35,12 @@ RESULT_COLUMN_CONFIG: dict[str, Any] = {
     **{c: st.column_config.NumberColumn(format="%.2f", help=f"{c} latency, µs") for c in RESULT_COLUMNS[3:8]},
     "hits/misses": st.column_config.TextColumn(help="cache tiers only: hits / misses during timed reads"),
     "description": st.column_config.TextColumn(width="large", help="what one read does"),
+    NATIVE_P50: st.column_config.NumberColumn(
+        format="%.2f", help="p50 of the same reads by a native tool (redis-benchmark, pgbench), measured beside "
+        "this run by benchmarks/native.py"),
+    NATIVE_RATIO: st.column_config.NumberColumn(
+        format="%.2fx", help="this run's p50 / the native tool's p50: the Python client's overhead factor"),
+    NATIVE_TOOL: st.column_config.TextColumn(help="the native tool and its version"),
 }
 
 
@@ -85,16 +91,21 @@ def guarded(body: Callable[[], None], what: str = "this page") -> None:
         show_error(exc, what)
 
 
-def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str]) -> None:
-    from benchcore.presentation import results_table
+def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str],
+                   environment: dict[str, Any] | None = None) -> None:
+    """One table per mode; with native figures in the run's environment, they sit next to their tier."""
+    from benchcore.presentation import native_caption, native_figures, results_table
 
+    native = native_figures(environment)
     for mode in modes:
-        table = results_table(summary, mode)
+        table = results_table(summary, mode, native)
         st.markdown(f"**{mode}**")
         if table.empty:
             st.caption(f"no tier produced {mode} results")
             continue
         st.dataframe(table, hide_index=True, column_config=RESULT_COLUMN_CONFIG)
+        if caption := native_caption(native, mode):
+            st.caption(plain(caption))
 
 
 def descriptions(summary: pd.DataFrame) -> None:

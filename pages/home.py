@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from benchcore import charts, presentation
+from benchcore.storage import RunNotFound
 from pages import _common as ui
 
 ui.require_navigation()
@@ -45,7 +46,12 @@ def main() -> None:
             st.metric(f"Fastest p50: {f['tier']} ({f['mode']})", f"{f['p50_us']:,.2f} µs")
             st.metric(f"Slowest p50: {s['tier']} ({s['mode']})", f"{s['p50_us']:,.2f} µs",
                       help=f"{s['p50_us'] / f['p50_us']:,.0f}x the fastest")
-    ui.results_tables(summary, [m for m in ("sync", "async") if m in set(summary["mode"])])
+    # Only the environment is needed (native figures); without samples this reads one row plus its results.
+    try:
+        environment = repo.get_run(str(latest["run_id"]), with_samples=False).environment
+    except RunNotFound:  # deleted from another tab since list_runs()
+        environment = None
+    ui.results_tables(summary, [m for m in ("sync", "async") if m in set(summary["mode"])], environment)
     ui.descriptions(summary)
     c1, c2 = st.columns(2)
     c1.page_link(ui.RUN_PAGE, label="Run another benchmark", icon=":material/play_arrow:")

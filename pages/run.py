@@ -121,7 +121,7 @@ def results(job: BenchmarkJob) -> None:
     for tier, mode, reason in presentation.failed_tiers(summary):
         st.warning(f"**{tier}** ({mode}) did not run: {ui.plain(reason)}")
     st.subheader("Results")
-    ui.results_tables(summary, run.spec.modes)
+    ui.results_tables(summary, run.spec.modes, run.environment)
     ui.descriptions(summary)
     st.subheader("Latency per tier")
     st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "

@@ -17,6 +17,8 @@ export BENCHCORE_MEMCACHED_URL='memcached://cache.internal:11211'
 # auto (default): a given URL is used as is; else a local server if one answers, else an embedded one.
 # always: embedded servers only.  never: no embedded servers.
 export BENCHCORE_EMBEDDED=auto
+# Pin embedded servers to CPUs (Linux; external servers are never re-pinned). Unset: the CPUs benchcore may use.
+export BENCHCORE_SERVER_CPUS=0
 # Where runs are stored
 export BENCHCORE_DB=results.duckdb
 """
@@ -43,13 +45,22 @@ def main() -> None:
             "Problem / what happens": [r.error for r in rows],
         }
     )
+    if any(r.note for r in rows):
+        table["CPU placement"] = [r.note for r in rows]
     st.dataframe(table, hide_index=True, column_config={
         "Answers": st.column_config.CheckboxColumn(),
         "Problem / what happens": st.column_config.TextColumn(width="large"),
+        "CPU placement": st.column_config.TextColumn(width="large"),
     })
     for r in rows:
         if not r.reachable or r.error:
             st.warning(f"**{LABELS.get(r.backend, r.backend)}**: {ui.plain(r.error or 'not reachable')}")
+    external = [LABELS.get(r.backend, r.backend) for r in rows if r.kind == "external"]
+    if settings.server_cpus is not None and external:
+        st.info(f"Embedded servers are pinned to CPUs {','.join(map(str, settings.server_cpus))} "
+                f"(BENCHCORE_SERVER_CPUS); {', '.join(external)} "
+                f"{'is' if len(external) == 1 else 'are'} external and never re-pinned by benchcore.",
+                icon=":material/memory:")
     st.caption("The in-process tier needs no server: it always runs. "
                f"Embedded servers: BENCHCORE_EMBEDDED={settings.embedded}.")
     st.subheader("Point benchcore elsewhere")

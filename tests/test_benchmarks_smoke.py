@@ -35,19 +35,46 @@ def test_fidelity_reports_every_tier_and_mode(servers: None, capsys: pytest.Capt
 
 @pytest.mark.skipif(not (shutil.which("redis-benchmark") and shutil.which("pgbench")),
                     reason="redis-benchmark / pgbench not installed")
-def test_native_writes_json(servers: None, tmp_path) -> None:
+def test_native_writes_json_and_saves_the_run_it_measured(servers: None, tmp_path, monkeypatch) -> None:
+    from benchcore.presentation import native_figures
+    from benchcore.storage import RunRepository
     from benchmarks import native
 
-    out = tmp_path / "native.json"
-    doc = native.main(["--rounds", "1", "--ops", "50", "--keys", "50", "--out", str(out), *SMALL])
+    out, db = tmp_path / "native.json", tmp_path / "results.duckdb"
+    monkeypatch.setenv("BENCHCORE_DB", str(tmp_path / "not-this.duckdb"))  # --db wins over BENCHCORE_DB
+    doc = native.main(["--rounds", "2", "--ops", "50", "--keys", "50", "--out", str(out), "--db", str(db), *SMALL])
     stored = json.loads(out.read_text())
     assert stored == doc and stored["format"] == native.NATIVE_FORMAT
-    assert {(r["tier"], r["mode"]) for r in stored["results"]} == {
-        ("redis", "sync"), ("redis", "async"), ("postgres-raw", "sync"), ("postgres-raw", "async")}
+    pairs = {("redis", "sync"), ("redis", "async"), ("postgres-raw", "sync"), ("postgres-raw", "async")}
+    assert {(r["tier"], r["mode"]) for r in stored["results"]} == pairs
     for r in stored["results"]:
-        assert r["native_p50_us"] > 0 and r["python_p50_us"] > 0
+        assert r["native_p50_us"] > 0 and r["python_p50_us"] > 0 and len(r["ratios"]) == 2
         assert r["ratio"] == pytest.approx(r["python_p50_us"] / r["native_p50_us"], rel=0.5)
         assert TEST_TABLE in r["native_command"] or r["tier"] != "redis"
+
+    # The saved run is the one measured in the chosen round, and its figures match its own p50s.
+    assert stored["saved_to"] == str(db) and not (tmp_path / "not-this.duckdb").exists()
+    run = RunRepository(db).get_run(stored["run_id"], with_samples=False)
+    assert run.label == native.LABEL and run.spec.table == TEST_TABLE and run.status == "complete"
+    figures = native_figures(run.environment)
+    assert set(figures) == pairs
+    for result in run.results:
+        figure = figures[(result.tier, result.mode)]
+        assert result.summary is not None
+        assert figure["python_p50_us"] == pytest.approx(result.summary.p50_us, abs=1e-3)
+        assert figure["ratio"] == pytest.approx(figure["python_p50_us"] / figure["native_p50_us"], rel=1e-3)
+        assert figure["round"] == stored["saved_round"] and figure["native_tool"]
+
+
+@pytest.mark.skipif(not (shutil.which("redis-benchmark") and shutil.which("pgbench")),
+                    reason="redis-benchmark / pgbench not installed")
+def test_native_no_save_stores_nothing(servers: None, tmp_path) -> None:
+    from benchmarks import native
+
+    db = tmp_path / "results.duckdb"
+    doc = native.main(["--rounds", "1", "--ops", "20", "--keys", "20", "--out", str(tmp_path / "n.json"),
+                       "--db", str(db), "--no-save", *SMALL])
+    assert doc["saved_to"] is None and doc["run_id"] and not db.exists()
 
 
 def test_scale_small(servers: None, tmp_path) -> None:
@@ -71,3 +98,11 @@ def test_placement_moves_only_the_client(servers: None) -> None:
     assert os.sched_getaffinity(0) == before  # the client's affinity is put back
     assert {r["backend"] for r in rows} == {"redis", "memcached", "postgres (raw SELECT)"}
     assert all(r["same"] > 0 and r["other"] > 0 for r in rows)
+
+
+def test_native_saves_the_round_nearest_the_medians() -> None:
+    from benchmarks import native
+
+    ratios = {("redis", "sync"): [1.0, 2.0, 9.0], ("postgres-raw", "sync"): [3.0, 2.1, 2.0]}
+    assert native.closest_round(ratios) == 1  # medians 2.0 and 2.1: round 2 has both
+    assert native.closest_round({("redis", "sync"): [5.0]}) == 0

@@ -12,7 +12,7 @@ import pytest
 
 from benchcore.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TIER_FAILED, main
 from benchcore.storage import RunRepository
-from tests.conftest import TEST_TABLE
+from tests.conftest import TEST_PREFIX, TEST_TABLE
 
 RESULT_KEYS = {"tier", "mode", "concurrency", "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us",
                "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec", "description", "error"}
@@ -41,6 +41,8 @@ def small(tmp_path, *extra: str) -> list[str]:
         (["run", "--modes", "parallel"], "valid modes: sync, async"),
         (["run", "--table", "pg_catalog.pg_class"], "SQL identifier"),
         (["run", "--embedded", "maybe"], "invalid choice"),
+        (["run", "--tiers", "inprocess", "--server-cpus", "9999"], "BENCHCORE_SERVER_CPUS, --server-cpus) [9999]"),
+        (["targets", "--server-cpus", "zero"], "comma list of CPU numbers"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -103,3 +105,35 @@ def test_module_entry_point_runs(tmp_path, postgres_url):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "inprocess" in proc.stdout and "saved run" in proc.stderr
+
+
+def test_targets_says_external_servers_are_not_re_pinned(settings):
+    code, out, err = run_cli("targets", "--embedded", "never", "--postgres-url", settings.postgres_url,
+                             "--redis-url", settings.redis_url, "--memcached-url", settings.memcached_url,
+                             "--server-cpus", "0")
+    assert code == EXIT_OK, err
+    placement = out.split("CPU placement:", 1)[1]
+    for backend in ("postgres", "redis", "memcached"):
+        assert f"{backend}: external server: not pinned to CPUs 0" in placement
+    code, out, _ = run_cli("targets", "--embedded", "never", "--postgres-url", settings.postgres_url,
+                           "--redis-url", settings.redis_url, "--memcached-url", settings.memcached_url)
+    assert code == EXIT_OK and "CPU placement" not in out
+
+
+def test_run_records_embedded_server_pinning(tmp_path, monkeypatch):
+    from benchcore import embedded
+    from tests.embedded.helpers import remove_data
+
+    json_path, data_dir = tmp_path / "out.json", tmp_path / "data"
+    monkeypatch.setenv("BENCHCORE_DATA_DIR", str(data_dir))
+    try:
+        code, _out, err = run_cli("run", "--tiers", "redis", "--modes", "sync", "--ops", "30", "--warmup", "5",
+                                  "--trials", "1", "--keys", "50", "--table", TEST_TABLE, "--key-prefix", TEST_PREFIX,
+                                  "--no-save", "--embedded", "always", "--server-cpus", "0", "--json", str(json_path))
+    finally:
+        embedded.stop_embedded()
+        remove_data(data_dir)
+    assert code == EXIT_OK, err
+    servers = json.loads(json_path.read_text())["environment"]["servers"]
+    assert servers["redis"]["kind"] == "embedded"
+    assert servers["redis"]["cpu_affinity"] == [0] and servers["redis"]["pinned_cpus"] == [0]

@@ -37,6 +37,42 @@ def test_failed_tier_is_left_out_of_the_table_and_reported():
     assert pr.failed_tiers(df) == [("redis", "async", "connection refused")]
 
 
+NATIVE_ENV = {"native": [
+    {"tier": "redis", "mode": "sync", "native_tool": "redis-benchmark 7.0.15", "native_p50_us": 40.0,
+     "python_p50_us": 160.0, "ratio": 4.0, "median_ratio": 3.5, "rounds": 5},
+    {"tier": "postgres-raw", "mode": "sync", "native_tool": "pgbench 15 --protocol=simple", "native_p50_us": 90.0,
+     "python_p50_us": 180.0, "ratio": 2.0, "median_ratio": 2.1, "rounds": 5},
+    {"tier": "memcached", "mode": "sync", "native_p50_us": "broken"},  # malformed: ignored, not a crash
+]}
+
+
+def test_results_table_shows_native_figures_next_to_their_tier():
+    df = summaries()
+    native = pr.native_figures(NATIVE_ENV)
+    assert set(native) == {("redis", "sync"), ("postgres-raw", "sync")}
+    t = pr.results_table(df, "sync", native)
+    columns = list(t.columns)
+    assert columns[columns.index("p50") + 1:columns.index("p50") + 4] == list(pr.NATIVE_COLUMNS)
+    rows = t.set_index("Storage layer")
+    assert rows.loc["redis", pr.NATIVE_P50] == pytest.approx(40.0)
+    assert rows.loc["redis", pr.NATIVE_RATIO] == pytest.approx(rows.loc["redis", "p50"] / 40.0)
+    assert rows.loc["redis", pr.NATIVE_TOOL] == "redis-benchmark 7.0.15"
+    assert rows.loc["postgres-raw", pr.NATIVE_RATIO] == pytest.approx(rows.loc["postgres-raw", "p50"] / 90.0)
+    assert pd.isna(rows.loc["inprocess", pr.NATIVE_P50]) and rows.loc["inprocess", pr.NATIVE_TOOL] == ""
+    caption = pr.native_caption(native, "sync")
+    assert "Median over 5 rounds: postgres-raw 2.10x, redis 3.50x" in caption
+
+
+def test_results_table_without_native_figures_has_no_native_columns():
+    df = summaries()
+    native = pr.native_figures(NATIVE_ENV)
+    for table in (pr.results_table(df, "sync"), pr.results_table(df, "sync", pr.native_figures({})),
+                  pr.results_table(df, "async", native)):  # figures exist for sync only
+        assert list(table.columns) == list(pr.RESULT_COLUMNS)
+    assert pr.native_figures(None) == {} and pr.native_figures({"native": "nonsense"}) == {}
+    assert pr.native_caption(native, "async") == ""
+
+
 @pytest.mark.parametrize(
     ("ratio", "trial_range", "expected"),
     [

@@ -236,6 +236,37 @@ def test_each_embedded_server_starts_at_most_once_per_process(data_dir: Path) ->
     assert all(embedded.running(b) is not None for b in BACKENDS)
 
 
+def test_server_cpus_pin_embedded_servers_and_the_note_says_so(data_dir: Path) -> None:
+    pinned = closed_settings(data_dir, "always", server_cpus=(0,))
+    targets = services.resolve_targets(pinned)
+
+    for target in targets:
+        assert target.available and target.server.kind == "embedded", target.reason
+        assert "pinned to CPU 0" in target.note
+        assert embedded.affinity(embedded.running(target.backend)) == [0]
+    rows = services.probe_targets(pinned)
+    assert all(r.kind == services.KIND_EMBEDDED and r.note == "runs on CPUs 0" for r in rows), rows
+
+
+def test_external_servers_are_never_re_pinned_and_the_note_says_so(settings: Settings) -> None:
+    external = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
+                        memcached_url=settings.memcached_url, data_dir=settings.data_dir, embedded="auto",
+                        server_cpus=(0,))
+    targets = services.resolve_targets(external)
+    rows = services.probe_targets(external)
+
+    for target, row in zip(targets, rows, strict=True):
+        assert target.server.kind == "external" and row.kind == services.KIND_EXTERNAL
+        assert "not pinned" in target.note and "embedded servers only" in target.note
+        assert row.note == target.note
+    assert _pids() == {}
+    # without server_cpus nothing is said about placement
+    plain = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
+                     memcached_url=settings.memcached_url, data_dir=settings.data_dir, embedded="auto")
+    assert all(t.note == "" for t in services.resolve_targets(plain))
+    assert all(r.note == "" for r in services.probe_targets(plain))
+
+
 # --- probe: reports, never starts ----------------------------------------------------------------------------------
 
 

@@ -5,10 +5,13 @@ Public API:
     start(backend, settings) -> EmbeddedServer  start it, or return the one already running (thread-safe)
     running(backend) -> EmbeddedServer | None   the one running in this process, without starting anything
     find(url) -> EmbeddedServer | None          which embedded server a URL points at
+    affinity(server) -> list[int] | None        CPUs its threads (all processes) may run on, read from the OS
     stop_embedded()                             stop them all (tests; atexit does it on exit)
     install_exit_hooks()                        atexit + chained signal handlers; call from the main thread
-Each backend module (postgres, redis, memcached) documents its own choices. Importing this package starts
-nothing and imports no driver or server package.
+Every server runs on Settings.server_cpus when set (pinned before exec, so all its threads and forked
+processes inherit it), else on the CPUs this process may use; a running server whose pin differs from the
+settings of a later start() is re-pinned in place. Each backend module (postgres, redis, memcached) documents
+its own choices. Importing this package starts nothing and imports no driver or server package.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ import importlib
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from benchcore.embedded._process import PDEATHSIG_SUPPORTED, Started, install_exit_hooks, request_stop
+from benchcore.embedded._process import (
+    PDEATHSIG_SUPPORTED,
+    Started,
+    install_exit_hooks,
+    pin_tree,
+    placement,
+    request_stop,
+    tree_affinity,
+)
 from benchcore.errors import TierUnavailable
 from benchcore.settings import Settings
 from benchcore.urls import redact
@@ -32,6 +43,7 @@ __all__ = [
     "BACKENDS",
     "PDEATHSIG_SUPPORTED",
     "EmbeddedServer",
+    "affinity",
     "find",
     "install_exit_hooks",
     "running",
@@ -48,10 +60,18 @@ class EmbeddedServer:
     pid: int
     data_dir: Path | None
     startup_s: float  # wall time from "start it" to "answers"
+    cpus: tuple[int, ...] | None = None  # Settings.server_cpus it was pinned to; None = this process's CPUs
 
     @property
     def address(self) -> str:
         return redact(self.url)
+
+    @property
+    def placement(self) -> str:
+        """'pinned to CPU 0' / 'pinned to CPUs 0,1' / '' (not pinned explicitly), for notes and messages."""
+        if self.cpus is None:
+            return ""
+        return f"pinned to CPU{'s' if len(self.cpus) > 1 else ''} {','.join(map(str, self.cpus))}"
 
 
 _locks = {backend: threading.Lock() for backend in BACKENDS}
@@ -93,6 +113,8 @@ def start(backend: str, settings: Settings) -> EmbeddedServer:
     with _locks[backend]:
         current = running(backend)
         if current is not None:
+            if current.cpus != settings.server_cpus:
+                current = _repin(backend, current, settings.server_cpus)
             return current
         stale = _running.pop(backend, None)
         if stale is not None:  # it died (crash, OOM kill): clean up and start a fresh one
@@ -102,9 +124,25 @@ def start(backend: str, settings: Settings) -> EmbeddedServer:
             raise TierUnavailable(reason)
         t0 = time.perf_counter()
         started: Started = module.start(settings)
-        server = EmbeddedServer(backend, started.url, started.proc.pid, started.data_dir, time.perf_counter() - t0)
+        server = EmbeddedServer(backend, started.url, started.proc.pid, started.data_dir, time.perf_counter() - t0,
+                                settings.server_cpus)
         _running[backend] = (server, started)
         return server
+
+
+def _repin(backend: str, server: EmbeddedServer, cpus: tuple[int, ...] | None) -> EmbeddedServer:
+    """Move a running server to other CPUs (called with the backend's lock held): cheaper than a restart."""
+    target = placement(cpus)
+    if target is not None:
+        pin_tree(server.pid, target)
+    server = replace(server, cpus=cpus)
+    _running[backend] = (server, _running[backend][1])
+    return server
+
+
+def affinity(server: EmbeddedServer) -> list[int] | None:
+    """The CPUs the server's threads may run on (all its processes), as the OS reports it now."""
+    return tree_affinity(server.pid)
 
 
 def stop_embedded() -> None:

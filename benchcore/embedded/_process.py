@@ -10,6 +10,11 @@ Three layers, so no server outlives benchcore:
    Elsewhere (macOS) layers 1-2 apply.
 Children get their own process group, so a terminal's Ctrl-C reaches benchcore (which may cancel the run and
 save what was measured) and not the servers it is still reading from.
+
+CPU placement (Linux): each child sets its CPU affinity before exec, so every thread and every process it
+later forks (PostgreSQL backends) inherits it: the CPUs asked for (Settings.server_cpus), else the CPUs this
+process may use (settings.PROCESS_CPUS). Never the calling thread's own affinity: a run that pins its client
+thread (RunSpec.cpus) would otherwise pass that pin on to the servers it starts, through the threads it creates.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from benchcore.errors import TierUnavailable
+from benchcore.settings import PROCESS_CPUS
 
 _PR_SET_PDEATHSIG = 1
+AFFINITY_SUPPORTED = hasattr(os, "sched_setaffinity")
 STOP_TIMEOUT_S = 10.0
 
 
@@ -67,6 +74,75 @@ def _die_with_parent(sig: int) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+def placement(cpus: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The CPUs a server child gets: the ones asked for, else the process's own; None where not supported."""
+    if not AFFINITY_SUPPORTED:
+        return None
+    return cpus if cpus is not None else PROCESS_CPUS
+
+
+def _child_setup(sig: int, cpus: tuple[int, ...] | None) -> Callable[[], None] | None:
+    """preexec_fn: pin to cpus (inherited by every thread and forked process of the server), then die-with-parent."""
+    die = _die_with_parent(sig)
+    if cpus is None:
+        return die
+
+    def preexec() -> None:
+        os.sched_setaffinity(0, cpus)
+        if die is not None:
+            die()
+
+    return preexec
+
+
+def pin_tree(pid: int, cpus: tuple[int, ...]) -> None:
+    """Re-pin a running server: every thread of pid and of all its descendants (PostgreSQL backends).
+
+    Processes or threads that end meanwhile are skipped; new ones inherit the pin from their parent.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            threads = proc.threads()
+        except psutil.Error:
+            continue
+        for thread in threads:
+            try:
+                os.sched_setaffinity(thread.id, cpus)
+            except OSError:  # the thread ended meanwhile
+                continue
+
+
+def tree_affinity(pid: int) -> list[int] | None:
+    """CPUs any thread of pid or its descendants may run on (sorted); None when unknown."""
+    if not AFFINITY_SUPPORTED:
+        return None
+    import psutil
+
+    cpus: set[int] = set()
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    for proc in procs:
+        try:
+            for thread in proc.threads():
+                try:
+                    cpus |= os.sched_getaffinity(thread.id)
+                except OSError:
+                    continue
+        except psutil.Error:
+            continue
+    return sorted(cpus) or None
 
 
 class _Spawner:
@@ -152,10 +228,14 @@ def spawn(
     stop_signal: int = signal.SIGTERM,
     cwd: Path | None = None,
     run_as: Account | None = None,
+    cpus: tuple[int, ...] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server process that dies with this process; stdout+stderr go to log_path."""
+    """Start a server process that dies with this process; stdout+stderr go to log_path.
+
+    cpus: pin it (and everything it starts) there; None = the CPUs this process may use (see placement()).
+    """
     install_exit_hooks()
-    preexec = _die_with_parent(stop_signal)
+    preexec = _child_setup(stop_signal, placement(cpus))
 
     def start() -> subprocess.Popen[bytes]:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -176,6 +256,8 @@ def spawn(
         return _SPAWNER.run(start)
     except OSError as exc:
         raise TierUnavailable(f"could not start {name} ({argv[0]}): {exc}") from None
+    except subprocess.SubprocessError as exc:  # the child's setup (CPU pinning, die-with-parent) failed
+        raise TierUnavailable(f"could not start {name} ({argv[0]}) on CPUs {placement(cpus)}: {exc}") from None
 
 
 def run_once(argv: list[str], *, run_as: Account | None = None, timeout: float = 60.0) -> str:
@@ -297,12 +379,14 @@ def spawn_on_free_port(
     stop_signal: int,
     cwd: Path,
     run_as: Account | None = None,
+    cpus: tuple[int, ...] | None = None,
     attempts: int = 3,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """spawn() on a free loopback port and wait until ready(port, proc); a new port if another process took it."""
     for attempt in range(attempts):
         port = free_port()
-        proc = spawn(name, argv_for(port), log_path=log_path, stop_signal=stop_signal, cwd=cwd, run_as=run_as)
+        proc = spawn(name, argv_for(port), log_path=log_path, stop_signal=stop_signal, cwd=cwd, run_as=run_as,
+                     cpus=cpus)
         try:
             wait_ready(name, proc, functools.partial(ready, port, proc), log_path)
             return proc, port

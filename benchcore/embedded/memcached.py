@@ -58,6 +58,6 @@ def start(settings: Settings) -> Started:
 
     # cwd "/": the unprivileged account may not be allowed into our data dir
     proc, port = spawn_on_free_port(NAME, argv, ready, log_path=workdir / "memcached.log",
-                                    stop_signal=STOP_SIGNAL, cwd=Path("/"), run_as=run_as)
+                                    stop_signal=STOP_SIGNAL, cwd=Path("/"), run_as=run_as, cpus=settings.server_cpus)
     return Started(url=f"memcached://127.0.0.1:{port}", proc=proc, data_dir=workdir,
                    stop=lambda: stop(proc, STOP_SIGNAL))

@@ -108,7 +108,7 @@ def start(settings: Settings) -> Started:
     log_path = root / f"slot-{slot}.log"
     try:
         _initdb_if_needed(root, slot, bindir, run_as, password)
-        proc, port = _launch(bindir, pgdata, log_path, run_as)
+        proc, port = _launch(bindir, pgdata, log_path, run_as, settings.server_cpus)
     except BaseException:
         os.close(lock_fd)
         raise
@@ -122,7 +122,8 @@ def start(settings: Settings) -> Started:
     return Started(url=url, proc=proc, data_dir=pgdata, stop=stop_server)
 
 
-def _launch(bindir: Path, pgdata: Path, log_path: Path, run_as: Account | None) -> tuple[subprocess.Popen[bytes], int]:
+def _launch(bindir: Path, pgdata: Path, log_path: Path, run_as: Account | None,
+            cpus: tuple[int, ...] | None) -> tuple[subprocess.Popen[bytes], int]:
     def argv(port: int) -> list[str]:
         return [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(port),
                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
@@ -131,7 +132,7 @@ def _launch(bindir: Path, pgdata: Path, log_path: Path, run_as: Account | None) 
         return _accepting(pgdata, proc.pid)
 
     return spawn_on_free_port(NAME, argv, ready, log_path=log_path, stop_signal=STOP_SIGNAL, cwd=pgdata,
-                              run_as=run_as)
+                              run_as=run_as, cpus=cpus)
 
 
 def _accepting(pgdata: Path, pid: int) -> bool:

@@ -79,7 +79,7 @@ def start(settings: Settings) -> Started:
 
     try:
         proc, port = spawn_on_free_port(NAME, argv, ready, log_path=workdir / "redis.log",
-                                        stop_signal=signal.SIGTERM, cwd=workdir)
+                                        stop_signal=signal.SIGTERM, cwd=workdir, cpus=settings.server_cpus)
     finally:
         conf.unlink(missing_ok=True)  # read at start-up only; keeps the password off the disk
     return Started(url=f"redis://:{password}@127.0.0.1:{port}/0", proc=proc, data_dir=workdir,

@@ -24,3 +24,36 @@ def test_latest_run_summary(seeded, db_path):
     assert any("redis" in w.value and "refused" in w.value for w in at.warning)
     assert "6399" in " ".join(w.value for w in at.warning)  # the reason is shown, escaped but intact
     assert any(m.label == "Stored runs" and m.value == "2" for m in at.metric)
+
+
+def test_native_figures_of_the_latest_run_sit_next_to_their_tier(db_path):
+    from datetime import UTC, datetime
+
+    from benchcore.storage import RunRepository
+    from tests.pages.conftest import make_run
+
+    run = make_run("native comparison", datetime(2025, 3, 2, 9, 0, tzinfo=UTC), tiers=("postgres-raw", "redis"),
+                   trials=1, seed=3)
+    run.environment["native"] = [
+        {"tier": "redis", "mode": "sync", "native_tool": "redis-benchmark 7.0.15", "native_p50_us": 40.0,
+         "python_p50_us": 160.0, "ratio": 4.0, "median_ratio": 3.9, "rounds": 5},
+        {"tier": "postgres-raw", "mode": "async", "native_tool": "pgbench 15 --protocol=prepared",
+         "native_p50_us": 50.0, "python_p50_us": 200.0, "ratio": 4.0, "median_ratio": 4.1, "rounds": 5},
+    ]
+    RunRepository(db_path).save(run)
+    at = app().run()
+    no_exceptions(at)
+    sync, asynchronous = (d.value.set_index("Storage layer") for d in at.dataframe[:2])
+    for table, tier, native in ((sync, "redis", 40.0), (asynchronous, "postgres-raw", 50.0)):
+        assert table.loc[tier, "native p50 (µs)"] == native
+        assert table.loc[tier, "Python/native"] == table.loc[tier, "p50"] / native
+        assert table.loc[tier, "native tool"] in ("redis-benchmark 7.0.15", "pgbench 15 --protocol=prepared")
+    assert sync["native p50 (µs)"].isna().tolist() == [True, False]  # postgres-raw has no sync figure
+    captions = " ".join(c.value for c in at.caption)
+    assert "benchmarks/native" in captions and "Median over 5 rounds" in captions
+
+
+def test_a_run_without_native_figures_has_no_native_columns(seeded, db_path):
+    at = app().run()
+    no_exceptions(at)
+    assert all("native p50 (µs)" not in d.value.columns for d in at.dataframe)
