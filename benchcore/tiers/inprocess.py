@@ -15,7 +15,7 @@ from cachetools import TTLCache
 from benchcore import dataset
 from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo, User
-from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
 
 SOURCE_POSTGRES = "postgresql"
@@ -51,29 +51,51 @@ def _shared(ctx: TierContext) -> tuple[TTLCache[int, User], str, threading.Lock]
         raise RuntimeError("inprocess tier: prepare(ctx) must run before open()") from None
 
 
-def _server_info(ctx: TierContext) -> ServerInfo:
-    source = ctx.shared.get("source", "not prepared yet")
-    return ServerInfo(kind="in-process", address=f"this process; misses read from {source}")
+class GeneratedReader:
+    """The miss source when PostgreSQL is unreachable: dataset.make_user, no I/O, nothing to open."""
+
+    def open(self) -> None:
+        pass
+
+    def fetch(self, key: int) -> User:
+        return dataset.make_user(key)
+
+    def recover(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
-class InProcessSyncTier(SyncTier):
-    name = "inprocess"
+class AsyncGeneratedReader:
+    """GeneratedReader with AsyncPgReader's awaitable methods."""
+
+    async def open(self) -> None:
+        pass
+
+    async def fetch(self, key: int) -> User:
+        return dataset.make_user(key)
+
+    async def recover(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class _InProcess(_TierBase):
+    """Both modes: one cache per (tier, mode), built by prepare(); misses read `source` through `_pg`."""
+
     is_cache: ClassVar[bool] = True
-    recovers: ClassVar[bool] = True
-    description = (
-        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the workers, no I/O, no serializer: "
-        "cache[id]; a threading.Lock around each access only when concurrency > 1; "
-        "miss: psycopg2 SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, counted; "
-        f"timed in batches of {TIMING_BATCH} reads (each read = the batch mean: a clock pair costs ~50 ns)"
-    )
+    recovers: ClassVar[bool] = True  # only misses do I/O: recover() reconnects the PostgreSQL reader
     timing_batch: ClassVar[int] = TIMING_BATCH
+    _readers: ClassVar[tuple[type, type]]  # this mode's (PostgreSQL reader, generated-row reader)
 
     def __init__(self, ctx: TierContext) -> None:
         super().__init__(ctx)
-        self._cache, self.source, lock = _shared(ctx)
-        # cachetools is not thread-safe (a hit reorders the LRU links); one worker needs no lock.
-        self._lock: threading.Lock | None = lock if ctx.spec.concurrency > 1 else None
-        self._pg: Any = PgReader(ctx) if self.source == SOURCE_POSTGRES else None
+        self._cache, self.source, self._shared_lock = _shared(ctx)
+        pg, generated = self._readers
+        self._pg: Any = pg(ctx) if self.source == SOURCE_POSTGRES else generated()
 
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
@@ -81,11 +103,28 @@ class InProcessSyncTier(SyncTier):
 
     @classmethod
     def server_info(cls, ctx: TierContext) -> ServerInfo:
-        return _server_info(ctx)
+        source = ctx.shared.get("source", "not prepared yet")
+        return ServerInfo(kind="in-process", address=f"this process; misses read from {source}")
+
+
+class InProcessSyncTier(_InProcess, SyncTier):
+    name = "inprocess"
+    description = (
+        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the workers, no I/O, no serializer: "
+        "cache[id]; a threading.Lock around each access only when concurrency > 1; "
+        "miss: psycopg2 SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, counted; "
+        f"timed in batches of {TIMING_BATCH} reads (each read = the batch mean: a clock pair costs ~50 ns)"
+    )
+
+    _readers = (PgReader, GeneratedReader)
+
+    def __init__(self, ctx: TierContext) -> None:
+        super().__init__(ctx)
+        # cachetools is not thread-safe (a hit reorders the LRU links); one worker needs no lock.
+        self._lock: threading.Lock | None = self._shared_lock if ctx.spec.concurrency > 1 else None
 
     def open(self) -> None:
-        if self._pg is not None:
-            self._pg.open()
+        self._pg.open()
 
     def read(self, key: int) -> User:
         try:
@@ -101,7 +140,7 @@ class InProcessSyncTier(SyncTier):
 
     def _miss(self, key: int) -> User:
         self.misses += 1
-        user = self._pg.fetch(key) if self._pg is not None else dataset.make_user(key)
+        user = self._pg.fetch(key)
         if self._lock is None:
             self._cache[key] = user
         else:
@@ -110,42 +149,25 @@ class InProcessSyncTier(SyncTier):
         return user
 
     def recover(self) -> None:
-        if self._pg is not None:  # only misses do I/O
-            self._pg.recover()
+        self._pg.recover()
 
     def close(self) -> None:
-        if self._pg is not None:
-            self._pg.close()
+        self._pg.close()
 
 
-class InProcessAsyncTier(AsyncTier):
+class InProcessAsyncTier(_InProcess, AsyncTier):
     name = "inprocess"
-    is_cache: ClassVar[bool] = True
-    recovers: ClassVar[bool] = True
     description = (
         "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the tasks of one event loop: "
         "a hit is a plain cache[id] call (read_nowait: an async service does not await a dict lookup), "
         "a miss awaits an asyncpg prepared SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, "
         f"counted; timed in batches of {TIMING_BATCH} reads (each read = the batch mean)"
     )
-    timing_batch: ClassVar[int] = TIMING_BATCH
 
-    def __init__(self, ctx: TierContext) -> None:
-        super().__init__(ctx)
-        self._cache, self.source, _ = _shared(ctx)
-        self._pg: Any = AsyncPgReader(ctx) if self.source == SOURCE_POSTGRES else None
-
-    @classmethod
-    def prepare(cls, ctx: TierContext) -> None:
-        _prepare(ctx)
-
-    @classmethod
-    def server_info(cls, ctx: TierContext) -> ServerInfo:
-        return _server_info(ctx)
+    _readers = (AsyncPgReader, AsyncGeneratedReader)
 
     async def open(self) -> None:
-        if self._pg is not None:
-            await self._pg.open()
+        await self._pg.open()
 
     def read_nowait(self, key: int) -> User | None:
         """The hit path without a coroutine: None on a miss (not counted: read() counts it)."""
@@ -161,16 +183,14 @@ class InProcessAsyncTier(AsyncTier):
             user = self._cache[key]
         except KeyError:
             self.misses += 1
-            user = await self._pg.fetch(key) if self._pg is not None else dataset.make_user(key)
+            user = await self._pg.fetch(key)
             self._cache[key] = user
             return user
         self.hits += 1
         return user
 
     async def recover(self) -> None:
-        if self._pg is not None:
-            await self._pg.recover()
+        await self._pg.recover()
 
     async def close(self) -> None:
-        if self._pg is not None:
-            await self._pg.close()
+        await self._pg.close()

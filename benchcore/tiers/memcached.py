@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 import aiomcache
 from aiomcache.exceptions import ClientException
@@ -12,13 +12,11 @@ from pymemcache.exceptions import MemcacheError
 
 from benchcore import dataset
 from benchcore.errors import TierUnavailable
-from benchcore.models import User
-from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, decode_user, encode_user
-from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
+from benchcore.tiers.base import TierContext, encode_user
+from benchcore.tiers.cacheaside import BATCH, AsyncCacheAside, CacheAside, SyncCacheAside, our_keys, users_to_warm
 from benchcore.urls import host_port
 
 MEMCACHED_FIX = "start memcached (apt-get install -y memcached) or set BENCHCORE_MEMCACHED_URL=memcached://host:port"
-_BATCH = 1000  # keys per set_many / delete_many when warming or evicting
 _TIMEOUT = dataset.CONNECT_TIMEOUT_S
 
 
@@ -36,20 +34,17 @@ def _client(ctx: TierContext, *, noreply: bool) -> Client:
 
 def _prepare(ctx: TierContext) -> None:
     """Untimed: seed PostgreSQL, then set every key 1..keys in bulk or, when cold, delete exactly our keys."""
-    seed(ctx)
-    spec = ctx.spec
-    with scrubbed(ctx):
-        users = [] if spec.cold else dataset.fetch_users(ctx.settings.postgres_url, spec.table, spec.keys)
+    users = users_to_warm(ctx)
     client = _client(ctx, noreply=True)  # bulk commands stream without waiting for each reply
     try:
-        if spec.cold:
-            keys = [ctx.cache_key(k) for k in range(1, spec.keys + 1)]
-            for i in range(0, len(keys), _BATCH):
-                client.delete_many(keys[i : i + _BATCH])
+        if ctx.spec.cold:
+            keys = our_keys(ctx)
+            for i in range(0, len(keys), BATCH):
+                client.delete_many(keys[i : i + BATCH])
         else:
-            for i in range(0, len(users), _BATCH):
-                batch = {ctx.cache_key(u.id): encode_user(u) for u in users[i : i + _BATCH]}
-                client.set_many(batch, expire=spec.cache_ttl_s)
+            for i in range(0, len(users), BATCH):
+                batch = {ctx.cache_key(u.id): encode_user(u) for u in users[i : i + BATCH]}
+                client.set_many(batch, expire=ctx.spec.cache_ttl_s)
         # A connection's commands run in order: when `version` answers, every noreply command before it is done.
         client.version()
     except (MemcacheError, OSError) as exc:
@@ -58,116 +53,55 @@ def _prepare(ctx: TierContext) -> None:
         client.close()
 
 
-class MemcachedSyncTier(SyncTier):
+class _Memcached(CacheAside):
+    """Both Memcached classes: warming / evicting, and how an unreachable server is reported."""
+
+    @classmethod
+    def prepare(cls, ctx: TierContext) -> None:
+        _prepare(ctx)
+
+    def unavailable(self, exc: BaseException) -> TierUnavailable:
+        return _failure(self.ctx, exc)
+
+
+class MemcachedSyncTier(_Memcached, SyncCacheAside):
     name = "memcached"
-    is_cache: ClassVar[bool] = True
-    recovers: ClassVar[bool] = True
     description = (
         "pymemcache, one held TCP_NODELAY connection: get prefix:table:user:<id> = 1 round trip, "
         "json.loads -> User; miss: psycopg2 SELECT + set with TTL (waits for STORED), counted"
     )
+    client_errors = (MemcacheError, OSError)
+    ttl_kwarg = "expire"
 
-    def __init__(self, ctx: TierContext) -> None:
-        super().__init__(ctx)
-        self._client: Any = None
-        self._pg = PgReader(ctx)
-        self._ttl = ctx.spec.cache_ttl_s
+    def _new_client(self) -> Any:
+        return _client(self.ctx, noreply=False)
 
-    @classmethod
-    def prepare(cls, ctx: TierContext) -> None:
-        _prepare(ctx)
-
-    def open(self) -> None:
-        self._client = _client(self.ctx, noreply=False)
-        try:
-            self._client.version()  # pymemcache connects lazily: connect now, untimed
-        except (MemcacheError, OSError) as exc:
-            self.close()
-            raise _failure(self.ctx, exc) from None
-        try:
-            self._pg.open()
-        except Exception:
-            self.close()
-            raise
-
-    def read(self, key: int) -> User:
-        cache_key = self.ctx.cache_key(key)
-        raw = self._client.get(cache_key)
-        if raw is not None:
-            self.hits += 1
-            return decode_user(raw)
-        self.misses += 1
-        user = self._pg.fetch(key)
-        self._client.set(cache_key, encode_user(user), expire=self._ttl)
-        return user
-
-    def recover(self) -> None:
-        # Untimed: pymemcache reconnects a dropped socket on its next command; let that be this `version`.
-        try:
-            self._client.version()
-        finally:
-            self._pg.recover()
-
-    def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            client.close()
-        self._pg.close()
+    def _ping(self) -> None:
+        # pymemcache connects lazily, and reconnects a dropped socket on its next command: in open() and
+        # recover() (both untimed) let that command be this `version`.
+        self._client.version()
 
 
-class MemcachedAsyncTier(AsyncTier):
+class MemcachedAsyncTier(_Memcached, AsyncCacheAside):
     name = "memcached"
-    is_cache: ClassVar[bool] = True
-    recovers: ClassVar[bool] = True
     description = (
         "aiomcache (native asyncio), one connection (pool_size=1): await get prefix:table:user:<id> = "
         "1 round trip, json.loads -> User; miss: asyncpg prepared SELECT + set with TTL, counted"
     )
+    client_errors = (ClientException, OSError, TimeoutError)
+    ttl_kwarg = "exptime"
 
     def __init__(self, ctx: TierContext) -> None:
         super().__init__(ctx)
-        self._client: Any = None
-        self._pg = AsyncPgReader(ctx)
-        self._ttl = ctx.spec.cache_ttl_s
+        self._key = self._bytes_key  # aiomcache takes bytes keys
 
-    @classmethod
-    def prepare(cls, ctx: TierContext) -> None:
-        _prepare(ctx)
+    def _bytes_key(self, key: int) -> bytes:
+        return self.ctx.cache_key(key).encode()
 
-    async def open(self) -> None:
+    def _new_client(self) -> Any:
         host, port = _address(self.ctx)
-        self._client = aiomcache.Client(host, port, pool_size=1)
-        try:
-            # aiomcache has no connect timeout of its own and connects on first use.
-            await asyncio.wait_for(self._client.version(), _TIMEOUT)
-        except (ClientException, OSError, TimeoutError) as exc:
-            await self.close()
-            raise _failure(self.ctx, exc) from None
-        try:
-            await self._pg.open()
-        except Exception:
-            await self.close()
-            raise
+        return aiomcache.Client(host, port, pool_size=1)
 
-    async def read(self, key: int) -> User:
-        cache_key = self.ctx.cache_key(key).encode()
-        raw = await self._client.get(cache_key)
-        if raw is not None:
-            self.hits += 1
-            return decode_user(raw)
-        self.misses += 1
-        user = await self._pg.fetch(key)
-        await self._client.set(cache_key, encode_user(user), exptime=self._ttl)
-        return user
-
-    async def recover(self) -> None:
-        try:
-            await asyncio.wait_for(self._client.version(), _TIMEOUT)  # see MemcachedSyncTier.recover
-        finally:
-            await self._pg.recover()
-
-    async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
-        await self._pg.close()
+    async def _ping(self) -> None:
+        # aiomcache has no connect timeout of its own and connects on first use (see MemcachedSyncTier._ping).
+        await asyncio.wait_for(self._client.version(), _TIMEOUT)

@@ -1,0 +1,175 @@
+"""Cache-aside over PostgreSQL, written once for every cache client; a cache tier gives only its client's calls.
+
+read: GET the cache key; a hit is decoded (JSON -> User) and counted; a miss reads PostgreSQL (one raw-tier
+read), SETs the encoded record with the run's TTL, and is counted. open: connect the cache client (untimed),
+then the PostgreSQL reader; a failure in either closes both. recover: ping the client (its driver reconnects a
+dropped connection on the next command), then recover the reader.
+
+A subclass (or its per-server mixin) sets `client_errors`, `ttl_kwarg` and `unavailable`, and implements
+`_new_client` and `_ping` (and `_close_client` when async); `_key` is ctx.cache_key unless the client wants
+other keys (aiomcache: bytes). The hot path stays as lean as a hand-written read: open() binds the client's
+own `get` and a TTL'd `set` (functools.partial, no Python frame) once, so a read is the key, one bound `get`,
+one `decode_user`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, ClassVar, NoReturn
+
+from benchcore import dataset
+from benchcore.errors import TierUnavailable
+from benchcore.models import User
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase, decode_user, encode_user
+from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
+
+BATCH = 1000  # keys per bulk command when prepare() warms or evicts
+
+
+def users_to_warm(ctx: TierContext) -> list[User]:
+    """Untimed, for prepare(): seed PostgreSQL; the rows to put in the cache ([] when spec.cold)."""
+    seed(ctx)
+    if ctx.spec.cold:
+        return []
+    with scrubbed(ctx):
+        return dataset.fetch_users(ctx.settings.postgres_url, ctx.spec.table, ctx.spec.keys)
+
+
+def our_keys(ctx: TierContext) -> list[str]:
+    """Every cache key of the run's key space, and nothing else (evicting must not touch other keys)."""
+    return [ctx.cache_key(k) for k in range(1, ctx.spec.keys + 1)]
+
+
+def _not_open(*_: Any, **__: Any) -> NoReturn:
+    # Bound as get/set outside open()..close(): a closed redis-py client would otherwise silently reconnect.
+    raise ConnectionError("cache tier is not open")
+
+
+class CacheAside(_TierBase):
+    """Both modes: the class attributes and hooks a cache tier provides."""
+
+    is_cache: ClassVar[bool] = True
+    recovers: ClassVar[bool] = True
+    # The client errors meaning "cannot reach the server"; open() reports them through unavailable().
+    client_errors: ClassVar[tuple[type[BaseException], ...]]
+    ttl_kwarg: ClassVar[str]  # the client's set() keyword for the TTL in seconds
+
+    def unavailable(self, exc: BaseException) -> TierUnavailable:
+        """TierUnavailable naming the server, its redacted URL and the fix."""
+        raise NotImplementedError
+
+    def _new_client(self) -> Any:
+        """A client for one held connection (connecting is left to _ping)."""
+        raise NotImplementedError
+
+
+class SyncCacheAside(CacheAside, SyncTier):
+    def __init__(self, ctx: TierContext) -> None:
+        super().__init__(ctx)
+        self._client: Any = None
+        self._key: Callable[[int], Any] = ctx.cache_key
+        self._get: Callable[[Any], Any] = _not_open
+        self._set: Callable[[Any, bytes], Any] = _not_open
+        self._pg = PgReader(ctx)
+        self._ttl = ctx.spec.cache_ttl_s
+
+    def _ping(self) -> None:
+        """One round trip; connects the client if it is not (yet, or any more) connected."""
+        raise NotImplementedError
+
+    def open(self) -> None:
+        try:
+            self._client = self._new_client()
+            self._ping()
+        except self.client_errors as exc:
+            self.close()
+            raise self.unavailable(exc) from None
+        self._get = self._client.get
+        self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
+        try:
+            self._pg.open()
+        except Exception:
+            self.close()
+            raise
+
+    def read(self, key: int) -> User:
+        cache_key = self._key(key)
+        raw = self._get(cache_key)
+        if raw is not None:
+            self.hits += 1
+            return decode_user(raw)
+        self.misses += 1
+        user = self._pg.fetch(key)
+        self._set(cache_key, encode_user(user))
+        return user
+
+    def recover(self) -> None:
+        try:
+            self._ping()
+        finally:
+            self._pg.recover()
+
+    def close(self) -> None:
+        self._get = self._set = _not_open
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+        self._pg.close()
+
+
+class AsyncCacheAside(CacheAside, AsyncTier):
+    def __init__(self, ctx: TierContext) -> None:
+        super().__init__(ctx)
+        self._client: Any = None
+        self._key: Callable[[int], Any] = ctx.cache_key
+        self._get: Callable[[Any], Awaitable[Any]] = _not_open
+        self._set: Callable[[Any, bytes], Awaitable[Any]] = _not_open
+        self._pg = AsyncPgReader(ctx)
+        self._ttl = ctx.spec.cache_ttl_s
+
+    async def _ping(self) -> None:
+        """As SyncCacheAside._ping."""
+        raise NotImplementedError
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
+    async def open(self) -> None:
+        try:
+            self._client = self._new_client()
+            await self._ping()
+        except self.client_errors as exc:
+            await self.close()
+            raise self.unavailable(exc) from None
+        self._get = self._client.get
+        self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
+        try:
+            await self._pg.open()
+        except Exception:
+            await self.close()
+            raise
+
+    async def read(self, key: int) -> User:
+        cache_key = self._key(key)
+        raw = await self._get(cache_key)
+        if raw is not None:
+            self.hits += 1
+            return decode_user(raw)
+        self.misses += 1
+        user = await self._pg.fetch(key)
+        await self._set(cache_key, encode_user(user))
+        return user
+
+    async def recover(self) -> None:
+        try:
+            await self._ping()
+        finally:
+            await self._pg.recover()
+
+    async def close(self) -> None:
+        self._get = self._set = _not_open
+        if self._client is not None:
+            client, self._client = self._client, None
+            await self._close_client(client)
+        await self._pg.close()
