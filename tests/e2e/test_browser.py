@@ -23,6 +23,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output"
 CHROMIUM = "/usr/bin/chromium"
+SECRET = "e2e-Secret-9d1f"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -44,7 +45,10 @@ def _healthy(url: str) -> bool:
 @pytest.fixture
 def server(tmp_path, postgres_url, redis_url, memcached_url) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "BENCHCORE_DB": str(tmp_path / "results.duckdb"), "BENCHCORE_EMBEDDED": "never"}
+    # A password in the URL (trust auth ignores it): it must never reach the page, the log or the results file.
+    pg = postgres_url.replace("://postgres@", f"://postgres:{SECRET}@", 1)
+    env = {**os.environ, "BENCHCORE_DB": str(tmp_path / "results.duckdb"), "BENCHCORE_EMBEDDED": "never",
+           "BENCHCORE_POSTGRES_URL": pg}
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 (closed below, after the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -70,6 +74,9 @@ def server(tmp_path, postgres_url, redis_url, memcached_url) -> Iterator[str]:
         log.close()
         text = (tmp_path / "streamlit.log").read_text()
         assert "Traceback" not in text, text[-3000:]
+        assert SECRET not in text
+        db = tmp_path / "results.duckdb"
+        assert not db.exists() or SECRET.encode() not in db.read_bytes()
 
 
 @pytest.fixture
@@ -143,5 +150,11 @@ def test_run_then_compare_in_a_real_browser(server, page):
     chart.wait_for(timeout=30_000)
     assert chart.bounding_box()["height"] > 100
     _screenshot(page, OUT / "e2e-compare.png")
+    page.get_by_role("link", name="Targets").first.click()
+    page.get_by_role("heading", name="Targets").wait_for()
+    # The URL is shown, redacted (st.dataframe draws on a canvas; its accessible cells are attached, hidden).
+    page.get_by_text("postgres:***@").first.wait_for(state="attached", timeout=30_000)
+    for content in (page.content(), page.inner_text("body")):
+        assert SECRET not in content
     elapsed = time.monotonic() - started
     print(f"\ne2e browser test took {elapsed:.1f} s (screenshots in {OUT})")
