@@ -150,11 +150,8 @@ def _sync_loop(tier: SyncTier, keys: list[int], clock: Clock, cancel: threading.
         try:
             read(key)
         except Exception as exc:  # any driver error is one failed read, never a crash
-            out.errors += 1
             consecutive += 1
-            out.last_error = _error_text(exc, settings)
-            if consecutive >= MAX_CONSECUTIVE_ERRORS:
-                out.aborted = True
+            if _count_failure(out, exc, settings, consecutive):
                 break
             if tier.recovers:  # untimed: wait a little, then reopen a lost connection
                 if cancel.wait(_backoff(consecutive)):
@@ -189,11 +186,8 @@ async def _async_loop(tier: AsyncTier, keys: list[int], clock: Clock, cancel: th
         try:
             await read(key)
         except Exception as exc:
-            out.errors += 1
             consecutive += 1
-            out.last_error = _error_text(exc, settings)
-            if consecutive >= MAX_CONSECUTIVE_ERRORS:
-                out.aborted = True
+            if _count_failure(out, exc, settings, consecutive):
                 break
             if tier.recovers:
                 await asyncio.sleep(_backoff(consecutive))
@@ -209,8 +203,8 @@ async def _async_loop(tier: AsyncTier, keys: list[int], clock: Clock, cancel: th
     return out
 
 
-def _batch_failed(out: _Outcome, exc: Exception, settings: Settings, consecutive: int) -> bool:
-    """A batch with a failed read: one error, the batch's other reads are dropped (their time is unknown)."""
+def _count_failure(out: _Outcome, exc: Exception, settings: Settings, consecutive: int) -> bool:
+    """Count one failed read (or batch); True when it is the MAX_CONSECUTIVE_ERRORS-th in a row: stop."""
     out.errors += 1
     out.last_error = _error_text(exc, settings)
     if consecutive >= MAX_CONSECUTIVE_ERRORS:
@@ -247,7 +241,7 @@ def _sync_batched_loop(tier: SyncTier, keys: list[int], clock: Clock, cancel: th
         except Exception as exc:
             consecutive += 1
             out.dropped += len(batch) - 1
-            if _batch_failed(out, exc, settings, consecutive):
+            if _count_failure(out, exc, settings, consecutive):
                 break
             continue
         dt = clock() - t0
@@ -288,7 +282,7 @@ async def _async_batched_loop(tier: AsyncTier, keys: list[int], clock: Clock, ca
         except Exception as exc:
             consecutive += 1
             out.dropped += len(batch) - 1
-            if _batch_failed(out, exc, settings, consecutive):
+            if _count_failure(out, exc, settings, consecutive):
                 break
             continue
         dt = clock() - t0
