@@ -367,3 +367,37 @@ def test_no_server_is_left_behind_when_the_parent_is_killed(data_dir: Path, sig:
 
     assert wait_gone(started["pids"]) == []
     assert processes_using(Path(started["pgdata"])) == []
+
+
+def _server_pids() -> set[int]:
+    import psutil
+
+    pids = set()
+    for proc in psutil.process_iter(["name", "status"]):
+        if proc.info["name"] in {"postgres", "redis-server", "memcached"} and proc.info["status"] != "zombie":
+            pids.add(proc.pid)
+    return pids
+
+
+def test_cli_run_of_every_tier_on_embedded_servers_leaves_nothing_behind(data_dir: Path, tmp_path: Path) -> None:
+    """Issue 3's check: every URL on a closed port, BENCHCORE_EMBEDDED=always, all tiers run, no server left."""
+    import subprocess
+
+    before = _server_pids()
+    out = tmp_path / "run.json"
+    env = {**os.environ, "BENCHCORE_DATA_DIR": str(data_dir), "BENCHCORE_EMBEDDED": "always",
+           "BENCHCORE_POSTGRES_URL": CLOSED["postgres_url"], "BENCHCORE_REDIS_URL": CLOSED["redis_url"],
+           "BENCHCORE_MEMCACHED_URL": CLOSED["memcached_url"], "BENCHCORE_DB": str(tmp_path / "r.duckdb")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchcore", "run", "--ops", "100", "--warmup", "20", "--trials", "1", "--keys", "200",
+         "--json", str(out)], env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "complete" and len(doc["results"]) == 10
+    for result in doc["results"]:
+        assert result["status"] == "ok" and result["ops"] == 100
+        if result["tier"] != "inprocess":
+            assert result["server"]["kind"] == "embedded" and result["server"]["version"]
+    assert "closed-pw" not in proc.stdout + proc.stderr + out.read_text()
+    assert wait_gone(_server_pids() - before, timeout=5) == []
