@@ -19,6 +19,7 @@ from benchcore.models import (
     TIER_NAMES,
     RunSpec,
 )
+from benchcore.settings import PROCESS_CPUS
 from pages import _common as ui
 
 ui.require_navigation()
@@ -51,10 +52,14 @@ def form() -> RunSpec | None:
         seed = a2.number_input("Seed", 0, 2**32 - 1, DEFAULTS.seed, key="seed")
         cold = a3.checkbox("Cold caches", DEFAULTS.cold, key="cold",
                            help="empty every cache before the timed reads, so the first reads are misses")
-        b1, b2 = st.columns(2)
+        b1, b2, b3 = st.columns(3)
         table = b1.text_input("PostgreSQL table", DEFAULTS.table, key="table",
                               help="created and seeded if missing; no other table is touched")
         key_prefix = b2.text_input("Cache key prefix", DEFAULTS.key_prefix, key="key_prefix")
+        cpus = b3.multiselect("Pin client to CPUs", list(PROCESS_CPUS or ()), key="cpus",
+                              disabled=not PROCESS_CPUS,
+                              help="empty = not pinned. Client and server on the same or on different CPUs "
+                                   "changes loopback latency 2-3x on small machines (README: CPU placement)")
 
     running = ui.registry().running()
     clicked = st.button("Run benchmark", type="primary", key="run", disabled=running is not None,
@@ -65,7 +70,7 @@ def form() -> RunSpec | None:
         return RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
                        trials=int(trials), concurrency=int(concurrency), keys=int(keys),
                        distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
-                       table=table.strip(), key_prefix=key_prefix.strip())
+                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None)
     except ConfigError as exc:
         st.error(str(exc))
         return None

@@ -98,3 +98,18 @@ def test_invalid_input_is_an_error_not_a_traceback(db_path):
     at.button(key="run").click().run()
     assert not at.exception
     assert any("no tiers given" in e.value for e in at.error)
+
+
+def test_pinning_the_client_is_recorded_with_the_run(db_path):
+    import os
+
+    cpu = min(os.sched_getaffinity(0))
+    at = fill_small(run_page(), tiers=("inprocess",), ops=100)
+    at.multiselect(key="cpus").set_value([cpu])
+    at.button(key="run").click().run()
+    wait_until(at, finished)
+    no_exceptions(at)
+    repo = RunRepository(db_path)
+    run = repo.get_run(repo.list_runs().run_id[0], with_samples=False)
+    assert run.spec.cpus == (cpu,)
+    assert run.environment["client_cpu_affinity"] == [cpu]
