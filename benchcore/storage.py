@@ -424,9 +424,15 @@ class RunRepository:
             except OSError as spool_exc:
                 raise StorageError(f"{reason} The run could not be kept in {self.spool_dir} either: "
                                    f"{spool_exc}") from exc
-        return (f"run {run.run_id} was not saved: {reason} It is kept in {kept} and will be imported into "
-                f"{self.path} automatically the next time benchcore writes to it (a saved run, a rename or a "
-                "delete), or by RunRepository.import_spool().")
+            locked = isinstance(exc, StorageLocked)
+        if locked:
+            return (f"run {run.run_id} was not saved: {reason} It is kept in {kept} and will be imported into "
+                    f"{self.path} automatically the next time benchcore writes to it (a saved run, a rename or "
+                    "a delete), or by RunRepository.import_spool().")
+        # Corrupt or newer-schema file: nothing imports until the user moves it aside (we never overwrite it).
+        return (f"run {run.run_id} was not saved: {reason} It is kept in {kept}; move {self.path} aside "
+                "(benchcore never overwrites it) and the spooled run will be imported into a fresh database "
+                "by the next save, or point BENCHCORE_DB elsewhere.")
 
     def pending_spool(self) -> list[Path]:
         """Spooled runs waiting to be imported."""

@@ -421,3 +421,15 @@ def test_list_runs_over_a_thousand_runs(repo: RunRepository) -> None:
     print(f"\nlist_runs over 1,000 runs: best {min(times) * 1000:.1f} ms")
     assert len(runs) == 1000 and runs.loc[0, "run_id"] == "r0999"
     assert min(times) < 0.5
+
+
+def test_a_run_spooled_from_a_corrupt_file_is_imported_once_the_file_is_moved_aside(db: Path) -> None:
+    db.write_bytes(b"this is not a duckdb database" * 100)
+    repo = RunRepository(db, lock_timeout_s=0.5)
+    message = repo.save_or_spool(make_run("spooled"))
+    assert message is not None and f"move {db} aside" in message and "never overwrites" in message
+    assert db.read_bytes().startswith(b"this is not")
+    db.rename(db.with_suffix(".broken"))
+    repo.save(make_run("next"))
+    assert sorted(repo.list_runs().run_id) == ["next", "spooled"]
+    assert repo.pending_spool() == []
