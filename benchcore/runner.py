@@ -398,12 +398,14 @@ class _TierRun:
 
 class _Engine:
     def __init__(self, spec: RunSpec, settings: Settings, on_progress: ProgressFn | None,
-                 cancel: threading.Event, clock: Clock, tier_loader: Callable[[str, str], type]) -> None:
+                 cancel: threading.Event, clock: Clock, tier_loader: Callable[[str, str], type],
+                 *, postgres_available: bool = True) -> None:
         self.spec = spec
         self.settings = settings
         self.cancel = cancel
         self.clock = clock
         self.tier_loader = tier_loader
+        self.postgres_available = postgres_available  # tells the in-process tier which source to use
         per_tier = spec.ops * spec.trials
         self.reporter = _Reporter(on_progress, per_tier * len(spec.tiers) * len(spec.modes), spec.trials)
 
@@ -417,7 +419,8 @@ class _Engine:
             cls = self.tier_loader(name, mode)
             state.description = cls.description
             state.is_cache = cls.is_cache
-            ctx = TierContext(settings=self.settings, spec=spec)
+            ctx = TierContext(settings=self.settings, spec=spec,
+                              shared={"postgres_available": self.postgres_available})
             cls.prepare(ctx)
             if BACKEND_OF.get(name, "") is None:  # in-process: only the tier knows its rows' source
                 server = cls.server_info(ctx)
@@ -585,7 +588,8 @@ def _run(spec: RunSpec, settings: Settings, on_progress: ProgressFn | None, canc
     started = datetime.now(UTC)
     timer_overhead = measure_timer_overhead(clock)
     resolved, servers, reasons = resolve(settings)
-    engine = _Engine(spec, resolved, on_progress, cancel, clock, tier_loader)
+    engine = _Engine(spec, resolved, on_progress, cancel, clock, tier_loader,
+                     postgres_available=reasons.get("postgres") is None)
     results: list[TierResult] = []
     for name in spec.tiers:
         backend = BACKEND_OF[name]

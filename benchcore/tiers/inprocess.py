@@ -27,11 +27,14 @@ SOURCE_GENERATED = "generated (dataset.make_user; PostgreSQL unreachable)"
 def _prepare(ctx: TierContext) -> None:
     """Untimed: pick the source, build the shared cache, fill it with every key unless spec.cold."""
     spec = ctx.spec
-    try:
-        seed(ctx)
-        source = SOURCE_POSTGRES
-    except (TierUnavailable, ConfigError):  # unreachable, or a malformed URL: PostgreSQL is not usable here
+    if ctx.shared.get("postgres_available") is False:  # the runner already knows: skip a connect timeout
         source = SOURCE_GENERATED
+    else:
+        try:
+            seed(ctx)
+            source = SOURCE_POSTGRES
+        except (TierUnavailable, ConfigError):  # unreachable, or a malformed URL: PostgreSQL is not usable
+            source = SOURCE_GENERATED
     cache: TTLCache[int, User] = TTLCache(maxsize=spec.capacity, ttl=spec.cache_ttl_s)
     if not spec.cold:
         if source == SOURCE_POSTGRES:

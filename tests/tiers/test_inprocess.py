@@ -58,3 +58,26 @@ def test_concurrent_sync_workers_share_the_cache_under_a_lock(settings: Settings
     # Each key misses at least once and at most once per worker (racing workers may both miss it).
     assert KEYS <= sum(w.misses for w in workers) <= 4 * KEYS
     assert len(ctx.shared["cache"]) == KEYS
+
+
+def test_when_the_runner_knows_postgres_is_down_no_connect_is_tried(settings: Settings) -> None:
+    """A silent PostgreSQL would cost a 3 s connect timeout; the runner's verdict skips it."""
+    import socket
+    import time
+
+    from benchcore.models import RunSpec
+    from benchcore.tiers.base import TierContext
+    from benchcore.tiers.inprocess import SOURCE_GENERATED
+    from tests.conftest import TEST_PREFIX, TEST_TABLE
+
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never speaks the protocol
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/postgres"
+        ctx = TierContext(settings=Settings(postgres_url=url, embedded="never"),
+                          spec=RunSpec(tiers=("inprocess",), keys=50, table=TEST_TABLE, key_prefix=TEST_PREFIX),
+                          shared={"postgres_available": False})
+        started = time.monotonic()
+        InProcessSyncTier.prepare(ctx)
+        assert time.monotonic() - started < 1.0
+    assert ctx.shared["source"] == SOURCE_GENERATED and len(ctx.shared["cache"]) == 50
