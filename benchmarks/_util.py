@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: header, settings for the local servers, percentiles, tables.
+"""Shared by the benchmark scripts: header, settings for the local servers, percentiles, tables, CPU pinning.
 
 Nothing here runs inside a timed loop.
 """
@@ -6,19 +6,24 @@ Nothing here runs inside a timed loop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
 import shlex
+import signal
 import socket
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import psutil
 
 from benchcore.environment import cpu_affinity, cpu_model
 from benchcore.models import ServerInfo
@@ -140,3 +145,128 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--table", default="benchcore_users", help="PostgreSQL table (default: benchcore's)")
     p.add_argument("--key-prefix", default="benchcore", help="cache key prefix (default: benchcore's)")
     return p
+
+
+# --- CPU pinning (client and local servers) -----------------------------------------------------------------
+# On a small VM a loopback read is 2-3x faster when client and server share a CPU (placement.py), and the
+# scheduler picks one or the other regime per run. Pinning every party to one CPU fixes the regime.
+LISTEN_IPS = {"127.0.0.1", "::1", "0.0.0.0", "::"}  # a listener that accepts loopback connections
+# Two overlapping pinners would save each other's pin as "original" and leave a server pinned: one at a time.
+PIN_LOCK = Path(os.environ.get("TMPDIR", "/tmp")) / "benchcore-benchmarks-pin.lock"
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of the local process listening on `port` (127.0.0.1 / ::1 / any address), if visible."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if (conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid
+                and conn.laddr.ip in LISTEN_IPS):
+            return conn.pid
+    return None
+
+
+def taskset_read(pid: int) -> str:
+    try:
+        out = subprocess.run(["taskset", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"taskset -p {pid}: {exc}"
+    return (out.stdout or out.stderr).strip()
+
+
+def thread_affinities(pid: int, tree: bool = False) -> dict[int, set[int]]:
+    """{tid: CPUs} for every thread of pid (and, with tree, of all its descendants)."""
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)] if tree else [root]
+    result = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            for thread in proc.threads():
+                with contextlib.suppress(OSError):  # the thread may have exited
+                    result[thread.id] = os.sched_getaffinity(thread.id)
+    return result
+
+
+@dataclass
+class PinTarget:
+    """One process to pin: every thread, and with tree=True every descendant process (PostgreSQL backends)."""
+
+    name: str
+    pid: int
+    tree: bool = False
+    saved: dict[int, set[int]] = field(default_factory=dict)
+    children: list[int] = field(default_factory=list)
+
+    def describe(self) -> str:
+        what = f"pid {self.pid}" + (f" + child processes {self.children}" if self.tree else "")
+        return f"{self.name} {what} ({len(self.saved)} threads)"
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def pinned(targets: Iterable[PinTarget], cpu: int, log: Callable[[str], None] = print) -> Iterator[list[PinTarget]]:
+    """Every thread of every target on `cpu` while inside; each thread's own affinity put back afterwards.
+
+    Threads / processes that appear while pinned (a PostgreSQL backend forked from the pinned postmaster)
+    inherit the pin, so on the way out they get their process tree root's original affinity. The restore
+    runs in `finally` with SIGINT/SIGTERM blocked (SIGTERM is turned into SystemExit, so it gets there).
+    Raises OSError (nothing left pinned) if a target's affinity cannot be set or another script holds
+    PIN_LOCK (is pinning right now).
+    """
+    import fcntl
+
+    todo = list(targets)
+    done: list[PinTarget] = []
+    lock = PIN_LOCK.open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise OSError(f"another benchmark script is pinning servers right now (lock {PIN_LOCK})") from None
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        for t in todo:
+            t.saved = thread_affinities(t.pid, t.tree)
+            if t.tree:
+                t.children = sorted(c.pid for c in psutil.Process(t.pid).children(recursive=True))
+            done.append(t)
+            for tid in t.saved:
+                with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                    os.sched_setaffinity(tid, {cpu})
+        yield done
+    finally:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for t in reversed(done):
+                _restore(t, log)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            signal.signal(signal.SIGTERM, previous)
+            lock.close()  # releases the flock
+
+
+def _restore(t: PinTarget, log: Callable[[str], None]) -> None:
+    default = t.saved.get(t.pid)
+    if default is None:
+        return
+    try:
+        now = thread_affinities(t.pid, t.tree)
+    except psutil.Error:  # the process is gone: restore what is left of the saved threads
+        now = {}
+    wanted = {tid: t.saved.get(tid, default) for tid in {*t.saved, *now}}
+    for tid, cpus in wanted.items():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, cpus)
+    try:
+        after = thread_affinities(t.pid, t.tree)
+    except psutil.Error:
+        after = {}
+    wrong = {tid: sorted(c) for tid, c in after.items() if c != wanted.get(tid, default)}
+    new = len(set(after) - set(t.saved))
+    if wrong:
+        log(f"  WARNING: {t.name}: could not restore the affinity of threads {wrong}")
+    else:
+        log(f"  restored {t.name} pid {t.pid}: {len(after)} threads back to their own affinity"
+            + (f" ({new} started while pinned -> {sorted(default)})" if new else "")
+            + f"; {taskset_read(t.pid)}")

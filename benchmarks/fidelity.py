@@ -9,17 +9,28 @@ against the target) and "minimal" (default client options, json.loads / the driv
 tier's choices cost). A, B-same and B-minimal run back to back, in reverse order every other round, so
 drift hits all; the figure is the median over rounds of p50(A) / p50(B).
 
+CPU placement (--pin, the default when it can be done): on a small VM a loopback read takes 2-3x longer
+when client and server run on different CPUs (placement.py), and the scheduler picks the regime per round,
+so A and B may land in different ones. --pin puts this process and every thread of the local Redis and
+Memcached servers and of the PostgreSQL server's process tree (postmaster + children; new backends inherit
+from the postmaster) on one CPU for the whole run, and puts each one's own affinity back at the end (also on
+Ctrl-C / SIGTERM), printing `taskset -p` before and after. Only servers listening on this machine are
+touched (the URLs must be 127.0.0.1 / ::1). Without --pin / --no-pin: pinned if every server the chosen
+tiers need is found and its affinity can be set, else not (and says why).
+
 In-process tiers: one TTLCache hit costs less than ten clock pairs, so the bare baseline times batches of
 BATCH reads with one clock pair and takes the median batch mean; benchcore's p50 carries one clock pair
 and its own call layers per read, and that is exactly the harness cost this compares.
 
-    python benchmarks/fidelity.py [--quick]
+    python benchmarks/fidelity.py [--quick] [--pin | --no-pin] [--pin-cpu N]
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 import time
 from array import array
@@ -45,6 +56,7 @@ TARGET_INPROCESS = 1.3
 PAIRS: tuple[tuple[str, str], ...] = tuple(
     (t, m) for t in ("postgres-orm", "postgres-raw", "redis", "memcached", "inprocess") for m in ("sync", "async")
 )
+SERVER_OF = {"postgres-orm": "postgres", "postgres-raw": "postgres", "redis": "redis", "memcached": "memcached"}
 
 
 @dataclass(frozen=True)
@@ -439,6 +451,42 @@ def measure(s: Settings, base: Config, pairs: tuple[tuple[str, str], ...]) -> li
     return rows
 
 
+def pin_targets(s: Settings, pairs: tuple[tuple[str, str], ...]) -> tuple[list[_util.PinTarget], str | None]:
+    """This process + the local server process of every backend the pairs read; or ([], why not)."""
+    urls = {"postgres": s.postgres_url, "redis": s.redis_url, "memcached": s.memcached_url}
+    targets = [_util.PinTarget("client (this process)", os.getpid())]
+    for backend in dict.fromkeys(SERVER_OF[t] for t, _ in pairs if t in SERVER_OF):
+        host, port = _util.host_port(urls[backend], backend)
+        if host not in _util.LOOPBACK:  # _util.settings() refuses these already; never touch a remote server
+            return [], f"{backend} is not on 127.0.0.1/::1"
+        pid = _util.listening_pid(port)
+        if pid is None:
+            return [], f"no process of this machine visibly listening on port {port} ({backend})"
+        # PostgreSQL: a backend per connection, forked by the postmaster; pin the tree, new ones inherit.
+        targets.append(_util.PinTarget(backend, pid, tree=backend == "postgres"))
+    return targets, None
+
+
+def _pinning(s: Settings, pairs: tuple[tuple[str, str], ...], pin: bool | None, cpu: int,
+             stack: contextlib.ExitStack) -> str:
+    """Enter the pin (if wanted and possible) on stack; returns the line describing the placement."""
+    if pin is False:
+        return "placement: not pinned (--no-pin): the scheduler places client and servers per round"
+    targets, reason = pin_targets(s, pairs)
+    if reason is None:
+        try:
+            done = stack.enter_context(_util.pinned(targets, cpu))
+        except OSError as exc:
+            reason = f"could not set affinity: {exc}"
+        else:
+            lines = [f"placement: pinned to CPU {cpu} for the whole run (same-CPU regime), restored at the end:"]
+            lines += [f"  {t.describe()}; now {_util.taskset_read(t.pid)}" for t in done]
+            return "\n".join(lines)
+    if pin:
+        raise SystemExit(f"--pin: {reason}")
+    return f"placement: not pinned ({reason}): the scheduler places client and servers per round"
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = _util.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, help="A/B rounds (default 21; --quick 7)")
@@ -449,7 +497,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--keys", type=int, default=10_000, help="key space (default 10000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tiers", default="all", help="comma list of tier names (default all)")
+    pin = parser.add_mutually_exclusive_group()
+    pin.add_argument("--pin", dest="pin", action="store_true", default=None,
+                     help="pin this process and the local servers to one CPU for the run (default: when possible)")
+    pin.add_argument("--no-pin", dest="pin", action="store_false", help="leave placement to the scheduler")
+    parser.add_argument("--pin-cpu", type=int, help="the CPU (default: the first this process may use)")
     args = parser.parse_args(argv)
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = allowed[0] if args.pin_cpu is None else args.pin_cpu
+    if cpu not in allowed:
+        parser.error(f"--pin-cpu {cpu}: this process may use only CPUs {allowed}")
     ops = args.ops or (300 if args.quick else 1000)
     cfg = Config(ops=ops, warmup=args.warmup if args.warmup is not None else max(1, ops // 10),
                  rounds=args.rounds or (7 if args.quick else 21), keys=args.keys, seed=args.seed, table=args.table,
@@ -465,7 +522,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"timer pair (perf_counter_ns): {measure_timer_overhead():.0f} ns median\n", flush=True)
     started = time.perf_counter()
     s = _util.settings()
-    rows = measure(s, cfg, pairs)
+    with contextlib.ExitStack() as stack:
+        placement = _pinning(s, pairs, args.pin, cpu, stack)
+        pinned = placement.startswith("placement: pinned")
+        print(placement + "\n", flush=True)
+        rows = measure(s, cfg, pairs)
+    for r in rows:
+        r["pinned_cpu"] = cpu if pinned else None
     print()
     digits = {"inprocess": 3}
     _util.print_table(
@@ -488,7 +551,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             print(f"  {r['tier']}/{r['mode']}, for the record: bare TTLCache hit, {name}: p50 {value:.3f} µs "
                   f"(benchcore / that = {r['benchcore_p50_us'] / value:.3f})")
     print(f"\nmet {sum(r['ok'] for r in rows)}/{len(rows)} targets in {time.perf_counter() - started:.0f} s; "
-          f"{_util.load()}")
+          f"{'pinned to CPU ' + str(cpu) if pinned else 'not pinned'}; {_util.load()}")
     return rows
 
 

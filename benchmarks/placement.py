@@ -6,7 +6,8 @@ The client is this process (os.sched_setaffinity(0, ...)), reading with the bare
 - Redis / Memcached are shared servers. Their affinity is read with `taskset -p PID` and printed. With
   --pin-server (the default) every thread of the server is pinned to the first CPU for the measurement
   only and its original per-thread affinity is restored in a `finally` (also on Ctrl-C / SIGTERM) and
-  read back to show it was. --no-pin-server leaves the servers alone: only the client moves.
+  read back to show it was (benchmarks/_util.pinned, shared with fidelity.py). --no-pin-server leaves
+  the servers alone: only the client moves.
 - PostgreSQL: the server process is the backend serving this script's own connection
   (pg_backend_pid()); it is pinned and restored the same way and exits when the connection closes.
 
@@ -21,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,57 +31,18 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python benchmarks/placement.py`: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil
-
 from benchcore.models import RunSpec
 from benchcore.runner import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util, fidelity
 
-
-def listening_pid(port: int) -> int | None:
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-            return conn.pid
-    return None
+listening_pid = _util.listening_pid
+taskset_read = _util.taskset_read
 
 
-def taskset_read(pid: int) -> str:
-    out = subprocess.run(["taskset", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False)
-    return (out.stdout or out.stderr).strip()
-
-
-def thread_affinities(pid: int) -> dict[int, set[int]]:
-    result = {}
-    for thread in psutil.Process(pid).threads():
-        with contextlib.suppress(OSError):
-            result[thread.id] = os.sched_getaffinity(thread.id)
-    return result
-
-
-@contextlib.contextmanager
-def pinned(pid: int, cpu: int) -> Iterator[None]:
+def pinned(pid: int, cpu: int, name: str = "server") -> contextlib.AbstractContextManager[Any]:
     """Every thread of pid on `cpu` while inside; each thread's own affinity put back afterwards."""
-    saved = thread_affinities(pid)
-    previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM -> SystemExit, so `finally` runs
-    try:
-        for tid in saved:
-            with contextlib.suppress(OSError):  # a thread may exit meanwhile
-                os.sched_setaffinity(tid, {cpu})
-        yield
-    finally:
-        for tid, cpus in saved.items():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(tid, cpus)
-        signal.signal(signal.SIGTERM, previous)
-        now = thread_affinities(pid)
-        changed = {t: sorted(c) for t, c in now.items() if t in saved and c != saved[t]}
-        if changed:
-            print(f"  WARNING: could not restore the affinity of threads {changed}", flush=True)
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+    return _util.pinned([_util.PinTarget(name, pid)], cpu, log=lambda line: print(line, flush=True))
 
 
 @contextlib.contextmanager
@@ -170,10 +130,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                      "other": _util.median(floating["other"]),
                      "ratio": _util.median([o / m for o, m in zip(floating["other"], floating["same"], strict=True)])})
         if args.pin_server and pid:
-            with pinned(pid, same):
+            with pinned(pid, same, backend):
                 print(f"  pinned to CPU {same}: {taskset_read(pid)}", flush=True)
                 res = alternate(measure, same, other, cfg.rounds)
-            print(f"  restored: {taskset_read(pid)}", flush=True)
             rows.append({"backend": backend, "server": f"pinned to CPU {same}", "same": _util.median(res["same"]),
                          "other": _util.median(res["other"]),
                          "ratio": _util.median([o / m for o, m in zip(res["other"], res["same"], strict=True)])})
@@ -181,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     pg = PostgresClient(s, cfg)
     try:
         print(f"postgres: this script's backend pid {pg.backend_pid}; {taskset_read(pg.backend_pid)}", flush=True)
-        with pinned(pg.backend_pid, same):
+        with pinned(pg.backend_pid, same, "postgres backend"):
             res = alternate(pg.measure, same, other, cfg.rounds)
     finally:
         pg.close()

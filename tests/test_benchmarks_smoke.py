@@ -21,16 +21,97 @@ def servers(postgres_url: str, redis_url: str, memcached_url: str, monkeypatch: 
         monkeypatch.setenv(var, url)
 
 
-def test_fidelity_reports_every_tier_and_mode(servers: None, capsys: pytest.CaptureFixture[str]) -> None:
+def _server_affinities(urls: dict[str, str]) -> dict[str, dict[int, set[int]]]:
+    from benchmarks import _util
+
+    found = {}
+    for backend, url in urls.items():
+        pid = _util.listening_pid(_util.host_port(url, backend)[1])
+        if pid is not None:
+            found[backend] = _util.thread_affinities(pid, tree=backend == "postgres")
+    return found
+
+
+def test_fidelity_reports_every_tier_and_mode(servers: None, capsys: pytest.CaptureFixture[str],
+                                              postgres_url: str, redis_url: str, memcached_url: str) -> None:
+    import os
+
     from benchmarks import fidelity
 
+    urls = {"postgres": postgres_url, "redis": redis_url, "memcached": memcached_url}
+    client_before, servers_before = os.sched_getaffinity(0), _server_affinities(urls)
     rows = fidelity.main(["--rounds", "1", "--ops", "20", "--inprocess-ops", "500", "--keys", "50", *SMALL])
     assert [(r["tier"], r["mode"]) for r in rows] == list(fidelity.PAIRS)
     for r in rows:
         assert r["benchcore_p50_us"] > 0 and r["bare_p50_us"] > 0 and math.isfinite(r["ratio"]), r
         assert r["misses"] == 0, r  # benchcore's prepare() warmed every key the bare loops read
     out = capsys.readouterr().out
-    assert "| tier" in out and "command: python" in out and "machine:" in out
+    assert "| tier" in out and "command: python" in out and "machine:" in out and "placement: " in out
+    if "placement: pinned" in out:  # the default when the local servers are found: all put back afterwards
+        assert all(r["pinned_cpu"] == min(client_before) for r in rows)
+        assert out.count("\n  restored ") == 1 + len(servers_before), out
+    assert os.sched_getaffinity(0) == client_before
+    after = _server_affinities(urls)
+    for backend, threads in servers_before.items():  # threads alive before and after: same affinity
+        assert {t: c for t, c in after[backend].items() if t in threads} == \
+            {t: c for t, c in threads.items() if t in after[backend]}, backend
+
+
+def test_fidelity_no_pin_touches_nothing(servers: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import fidelity
+
+    rows = fidelity.main(["--rounds", "1", "--ops", "10", "--inprocess-ops", "300", "--keys", "20",
+                          "--tiers", "redis,inprocess", "--no-pin", *SMALL])
+    assert {r["tier"] for r in rows} == {"redis", "inprocess"} and all(r["pinned_cpu"] is None for r in rows)
+    out = capsys.readouterr().out
+    assert "placement: not pinned (--no-pin)" in out and "restored" not in out
+
+
+def test_pinned_restores_a_process_tree_including_children_born_while_pinned() -> None:
+    """_util.pinned on a real process tree: all on one CPU inside, each one's own affinity after."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from benchmarks import _util
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs")
+    # A parent with one child at once and one more when told (a new PostgreSQL backend, in miniature).
+    code = ("import subprocess, sys\n"
+            "kids = [subprocess.Popen(['sleep', '60'])]\n"
+            "print(kids[0].pid, flush=True)\n"
+            "sys.stdin.readline()\n"
+            "kids.append(subprocess.Popen(['sleep', '60']))\n"
+            "print(kids[1].pid, flush=True)\n"
+            "sys.stdin.readline()\n"
+            "[k.kill() for k in kids]\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None and parent.stdin is not None
+        first = int(parent.stdout.readline())
+        os.sched_setaffinity(first, {allowed[0]})  # a child with its own, narrower affinity
+        cpu = allowed[-1]
+        lines: list[str] = []
+        with _util.pinned([_util.PinTarget("tree", parent.pid, tree=True)], cpu, log=lines.append) as done:
+            assert done[0].children == [first]
+            parent.stdin.write("\n")
+            parent.stdin.flush()
+            second = int(parent.stdout.readline())
+            for pid in (parent.pid, first, second):
+                assert os.sched_getaffinity(pid) == {cpu}
+        assert os.sched_getaffinity(parent.pid) == set(allowed)
+        assert os.sched_getaffinity(first) == {allowed[0]}  # its own affinity, not the parent's
+        assert os.sched_getaffinity(second) == set(allowed)  # born pinned: gets the root's original
+        assert len(lines) == 1 and lines[0].startswith("  restored tree") and "started while pinned" in lines[0]
+    finally:
+        for p in psutil.Process(parent.pid).children(recursive=True):
+            p.kill()
+        parent.kill()
+        parent.wait()
 
 
 @pytest.mark.skipif(not (shutil.which("redis-benchmark") and shutil.which("pgbench")),
