@@ -75,6 +75,20 @@ def _log_x(title: str = LATENCY_TITLE, field: str = "latency_us") -> alt.X:
     return alt.X(f"{field}:Q", title=title, scale=alt.Scale(type="log"), axis=alt.Axis(grid=True))
 
 
+def _fraction_y() -> alt.Y:
+    """The ECDF's y axis: share of reads at or below each latency."""
+    return alt.Y("fraction:Q", title="fraction of reads at or below", scale=alt.Scale(domain=[0, 1]))
+
+
+def _ecdf_tooltip(series: str) -> list[object]:
+    return [
+        f"{series}:N",
+        "mode:N",
+        alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
+        alt.Tooltip("fraction:Q", title="fraction", format=".4f"),
+    ]
+
+
 def _empty(message: str) -> alt.Chart:
     """A chart that says why it is empty instead of an empty frame that looks broken."""
     return (
@@ -187,15 +201,10 @@ def latency_distribution(
         .mark_line(interpolate="step-after")
         .encode(
             x=_log_x(),
-            y=alt.Y("fraction:Q", title="fraction of reads at or below", scale=alt.Scale(domain=[0, 1])),
+            y=_fraction_y(),
             color=alt.Color("tier:N", sort=_tier_order(points["tier"]), title="tier", scale=TIER_COLORS),
             strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
-            tooltip=[
-                "tier:N",
-                "mode:N",
-                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
-                alt.Tooltip("fraction:Q", title="fraction", format=".4f"),
-            ],
+            tooltip=_ecdf_tooltip("tier"),
         )
         .properties(autosize=FIT_WIDTH, height=320, title="latency distribution (ECDF) per tier")
     )
@@ -336,15 +345,10 @@ def ecdf_overlay(
         .mark_line(interpolate="step-after")
         .encode(
             x=_log_x(),
-            y=alt.Y("fraction:Q", title="fraction of reads at or below", scale=alt.Scale(domain=[0, 1])),
+            y=_fraction_y(),
             color=alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
             strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
-            tooltip=[
-                "run:N",
-                "mode:N",
-                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
-                alt.Tooltip("fraction:Q", title="fraction", format=".4f"),
-            ],
+            tooltip=_ecdf_tooltip("run"),
         )
         .properties(autosize=FIT_WIDTH, height=320, title=f"{tier}: latency distribution (ECDF) per run")
     )

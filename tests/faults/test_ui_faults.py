@@ -3,7 +3,6 @@ cancel. Every page must keep rendering, with no traceback and no password anywhe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from benchcore.models import MAX_CONCURRENCY, MAX_OPS
 from benchcore.storage import RunRepository
 from tests.faults.conftest import KNOWN_PASSWORD, ROOT, TEST_PREFIX, TEST_TABLE
 from tests.faults.servers import closed_port
+from tests.pages.conftest import finished, wait_until
 
 P = KNOWN_PASSWORD
 PAGES = ("pages/home.py", "pages/run.py", "pages/compare.py", "pages/targets.py")
@@ -62,19 +62,6 @@ def fill(at: AppTest, tiers=("inprocess",), ops=100, label="faults") -> AppTest:
     return at
 
 
-def finished(at: AppTest) -> bool:
-    return any(s.value == "Results" for s in at.subheader) or bool(at.error)
-
-
-def wait_until(at: AppTest, done, timeout_s: float = 60.0) -> AppTest:
-    deadline = time.monotonic() + timeout_s
-    while not done(at):
-        assert time.monotonic() < deadline, "the page did not reach the expected state in time"
-        time.sleep(0.3)
-        at.run()
-    return at
-
-
 @pytest.fixture
 def ui_env(monkeypatch, tmp_path, pg, redis_srv, mc_srv):
     env = {"BENCHCORE_POSTGRES_URL": pg.url(), "BENCHCORE_REDIS_URL": redis_srv.url,
@@ -113,7 +100,7 @@ def test_ui_bad_input(ui_env, tmp_path):
 def test_ui_hostile_label_is_stored_and_shown_as_typed(ui_env, tmp_path):
     at = fill(open_page("pages/run.py"), label=HOSTILE_LABEL)
     at.button(key="run").click().run()
-    wait_until(at, finished)
+    wait_until(at, finished, timeout_s=60)
     no_exception(at)
     assert any(t.value == f"Label: {HOSTILE_LABEL}" for t in at.text), [t.value for t in at.text]
     assert RunRepository(tmp_path / "results.duckdb").list_runs().label.tolist() == [HOSTILE_LABEL]
@@ -133,7 +120,7 @@ def test_ui_malformed_urls_and_secrets(monkeypatch, ui_env, pg, mc_srv):
     monkeypatch.setenv("BENCHCORE_MEMCACHED_URL", f"memcached://u:{P}@[::1:11211")  # malformed
     at = fill(open_page("pages/run.py"), tiers=("postgres-raw", "redis", "memcached", "inprocess"))
     at.button(key="run").click().run()
-    wait_until(at, finished)
+    wait_until(at, finished, timeout_s=60)
     no_exception(at)
     warned = " ".join(w.value for w in at.warning)
     assert "redis" in warned and "memcached" in warned, warned
@@ -163,7 +150,7 @@ def test_ui_keeps_serving_when_redis_dies_mid_run(monkeypatch, ui_env, redis_own
     at.button(key="run").click().run()
     wait_until(at, lambda a: any("redis" in s.label and "trial" in s.label for s in a.status), timeout_s=30)
     redis_own.kill()
-    wait_until(at, finished)
+    wait_until(at, finished, timeout_s=60)
     no_exception(at)
     assert any("redis" in w.value and "failed reads in a row" in w.value for w in at.warning), \
         [w.value for w in at.warning]
@@ -183,7 +170,7 @@ def test_ui_cancel_long_run_saves_partial(ui_env, tmp_path):
     at.button(key="run").click().run()
     wait_until(at, lambda a: any("trial" in s.label for s in a.status), timeout_s=30)
     at.button(key="cancel").click().run()
-    wait_until(at, finished)
+    wait_until(at, finished, timeout_s=60)
     no_exception(at)
     assert any("cancelled" in w.value for w in at.warning)
     repo = RunRepository(tmp_path / "results.duckdb")

@@ -98,6 +98,11 @@ def no_exceptions(at: AppTest) -> None:
     assert not [e.value for e in at.error], [e.value for e in at.error]
 
 
+def finished(at: AppTest) -> bool:
+    """The Run page shows this run's results, or an error."""
+    return any(s.value == "Results" for s in at.subheader) or bool(at.error)
+
+
 def wait_until(at: AppTest, done, timeout_s: float = 120.0) -> AppTest:
     """Rerun the page (as the run_every fragment would) until done(at), bounded."""
     deadline = time.monotonic() + timeout_s

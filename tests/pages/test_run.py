@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchcore.storage import RunRepository
 from tests.conftest import TEST_PREFIX, TEST_TABLE
-from tests.pages.conftest import app, charts_of, no_exceptions, wait_until
+from tests.pages.conftest import app, charts_of, finished, no_exceptions, wait_until
 
 
 def run_page():
@@ -21,10 +21,6 @@ def fill_small(at, tiers=("inprocess", "redis"), ops=150):
     at.text_input(key="key_prefix").set_value(TEST_PREFIX)
     at.text_input(key="label").set_value("apptest")
     return at
-
-
-def finished(at) -> bool:
-    return any(s.value == "Results" for s in at.subheader) or bool(at.error)
 
 
 def test_defaults_are_all_tiers_and_a_short_run(db_path):
