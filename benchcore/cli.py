@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from benchcore import report
 from benchcore.errors import BenchError, ConfigError
 from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, Progress, Run, RunSpec
 from benchcore.settings import EMBEDDED_CHOICES, Settings
+from benchcore.views import report
 
 EXIT_OK, EXIT_TIER_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -128,7 +128,7 @@ def _exit_code(run: Run, cancelled: bool) -> int:
 
 
 def _save(run: Run, settings: Settings, err: TextIO) -> bool:
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
 
     repo = RunRepository(settings.db_path)
     try:
@@ -144,7 +144,7 @@ def _save(run: Run, settings: Settings, err: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.runner import run_benchmark
+    from benchcore.running.runner import run_benchmark
 
     spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
                    concurrency=args.concurrency, trials=args.trials, keys=args.keys,
@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -201,7 +201,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
 
     settings = _settings(args)
     if not settings.db_path.exists():
@@ -217,7 +217,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.services import probe_targets
+    from benchcore.servers.targets import probe_targets
 
     settings = _settings(args)
     rows = probe_targets(settings)

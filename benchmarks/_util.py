@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import psutil
 
-from benchcore.environment import cpu_affinity, cpu_model
 from benchcore.models import ServerInfo
+from benchcore.running.environment import cpu_affinity, cpu_model
 from benchcore.settings import Settings
 from benchcore.urls import redact
 
@@ -91,7 +91,7 @@ def _answers(url: str, backend: str) -> bool:
 
 
 def _local_resolve(s: Settings) -> tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]:
-    """Stand-in for runner._resolve while benchcore.services does not exist: external servers as configured."""
+    """Stand-in for runner._resolve while benchcore.servers.targets does not exist: external servers as configured."""
     urls = {"postgres": s.postgres_url, "redis": s.redis_url, "memcached": s.memcached_url}
     servers = {b: ServerInfo(kind="external", address=redact(u)) for b, u in urls.items()}
     reasons = {b: None if _answers(u, b) else f"{b} not answering at {redact(u)}" for b, u in urls.items()}
@@ -99,16 +99,16 @@ def _local_resolve(s: Settings) -> tuple[Settings, dict[str, ServerInfo], dict[s
 
 
 def runner_kwargs() -> dict[str, Callable[..., Any]]:
-    """run_benchmark keyword arguments: the real service resolution when benchcore.services exists."""
+    """run_benchmark keyword arguments: the real service resolution when benchcore.servers.targets exists."""
     try:
-        import benchcore.services  # noqa: F401
+        import benchcore.servers.targets  # noqa: F401
     except ImportError:
         return {"resolve": _local_resolve}
     return {}
 
 
 def p50_us(samples_ns: Any) -> float:
-    """Median of int64 ns samples, in µs (numpy linear interpolation, as benchcore.stats does)."""
+    """Median of int64 ns samples, in µs (numpy linear interpolation, as benchcore.results.stats does)."""
     arr = np.frombuffer(samples_ns, dtype=np.int64) if not isinstance(samples_ns, np.ndarray) else samples_ns
     return float(np.percentile(arr, 50)) / 1000.0
 

@@ -51,7 +51,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/native.py`: make the 
 import numpy as np
 
 from benchcore.models import Run, RunSpec
-from benchcore.runner import run_benchmark
+from benchcore.running.runner import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util
 
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def save(run: Run, s: Settings) -> Path | None:
     """The run into the results database (spooled, and said so, when that is locked); where it went or None."""
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
 
     message = RunRepository(s.db_path).save_or_spool(run)
     if message:

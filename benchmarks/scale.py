@@ -3,7 +3,7 @@
 1. Store RUNS synthetic runs of realistic size into a fresh results.duckdb in a temp dir: every run has
    the default RunSpec's shape (5 tiers x 2 modes x 3 trials = 10 results + 30 trials) with
    SAMPLES_PER_TRIAL latencies per trial (default 2,000 = RunSpec().ops: 60,000 samples a run), lognormal
-   around each tier's typical p50, summaries computed by benchcore.stats, a real environment record.
+   around each tier's typical p50, summaries computed by benchcore.results.stats, a real environment record.
 2. Time loading the Compare runs page data: RunRepository.list_runs() + summaries() of all runs (pooled),
    once in a fresh process (cold) and 5 times in this one. Target <= 1.5 s.
 3. Time RunRepository.save() of a run holding 1,000,000 samples (in-process sync, one trial). Target <= 0.3 s.
@@ -31,11 +31,11 @@ if __package__ in (None, ""):  # run as `python benchmarks/scale.py`: make the r
 
 import numpy as np
 
-from benchcore import stats
-from benchcore.environment import capture_environment
 from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, ServerInfo, TierResult, TrialResult
-from benchcore.runner import run_benchmark
-from benchcore.storage import RunRepository
+from benchcore.results import stats
+from benchcore.results.storage import RunRepository
+from benchcore.running.environment import capture_environment
+from benchcore.running.runner import run_benchmark
 from benchcore.tiers import load_tier
 from benchmarks import _util
 
@@ -64,7 +64,7 @@ RSS_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from benchcore.models import RunSpec
-from benchcore.runner import run_benchmark
+from benchcore.running.runner import run_benchmark
 from benchmarks import _util
 
 def peak_kb():
@@ -91,7 +91,7 @@ print(json.dumps({{"status": r.status, "error": r.error, "ops": r.summary.ops if
 COMPARE_CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 repo = RunRepository({path!r})
 t0 = time.perf_counter()
 runs = repo.list_runs()

@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from benchcore.errors import BenchError
-from benchcore.jobs import JobRegistry
-from benchcore.presentation import NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, RESULT_COLUMNS
+from benchcore.running.jobs import JobRegistry
 from benchcore.settings import Settings
+from benchcore.views.presentation import NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, RESULT_COLUMNS
 
 log = logging.getLogger("benchcore.app")
 
@@ -57,7 +57,7 @@ def registry() -> JobRegistry:
 
 @st.cache_resource(show_spinner=False)
 def _repository(path: str) -> Any:
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
 
     return RunRepository(path)
 
@@ -94,7 +94,7 @@ def guarded(body: Callable[[], None], what: str = "this page") -> None:
 def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str],
                    environment: dict[str, Any] | None = None) -> None:
     """One table per mode; with native figures in the run's environment, they sit next to their tier."""
-    from benchcore.presentation import native_caption, native_figures, results_table
+    from benchcore.views.presentation import native_caption, native_figures, results_table
 
     native = native_figures(environment)
     for mode in modes:

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from benchcore import charts, presentation
 from benchcore.models import TIER_NAMES
+from benchcore.views import charts, presentation
 from pages import _common as ui
 
 ui.require_navigation()

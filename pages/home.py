@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from benchcore import charts, presentation
-from benchcore.storage import RunNotFound
+from benchcore.results.storage import RunNotFound
+from benchcore.views import charts, presentation
 from pages import _common as ui
 
 ui.require_navigation()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from benchcore import charts, frames, presentation
 from benchcore.errors import ConfigError
-from benchcore.jobs import BenchmarkJob
 from benchcore.models import (
     DISTRIBUTIONS,
     MAX_CONCURRENCY,
@@ -19,7 +17,10 @@ from benchcore.models import (
     TIER_NAMES,
     RunSpec,
 )
+from benchcore.results import frames
+from benchcore.running.jobs import BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
+from benchcore.views import charts, presentation
 from pages import _common as ui
 
 ui.require_navigation()

@@ -25,7 +25,7 @@ export BENCHCORE_DB=results.duckdb
 
 
 def main() -> None:
-    from benchcore.services import ENV_VARS, LABELS, probe_targets
+    from benchcore.servers.targets import ENV_VARS, LABELS, probe_targets
 
     st.title("Targets")
     st.caption("Each backend benchcore measures: where it points, whether it answers, and which server it is. "

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from benchcore.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TIER_FAILED, main
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 
 RESULT_KEYS = {"tier", "mode", "concurrency", "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us",
@@ -121,8 +121,8 @@ def test_targets_says_external_servers_are_not_re_pinned(settings):
 
 
 def test_run_records_embedded_server_pinning(tmp_path, monkeypatch):
-    from benchcore import embedded
-    from tests.embedded.helpers import remove_data
+    from benchcore.servers import embedded
+    from tests.servers.embedded.helpers import remove_data
 
     json_path, data_dir = tmp_path / "out.json", tmp_path / "data"
     monkeypatch.setenv("BENCHCORE_DATA_DIR", str(data_dir))

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, ClassVar, NoReturn
 
-from benchcore import dataset
 from benchcore.errors import TierUnavailable
 from benchcore.models import User
+from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase, decode_user, encode_user
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from cachetools import TTLCache
 
-from benchcore import dataset
 from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo, User
+from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
 

@@ -10,8 +10,8 @@ from aiomcache.exceptions import ClientException
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheError
 
-from benchcore import dataset
 from benchcore.errors import TierUnavailable
+from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext, encode_user
 from benchcore.tiers.cacheaside import BATCH, AsyncCacheAside, CacheAside, SyncCacheAside, our_keys, users_to_warm
 from benchcore.urls import host_port

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from benchcore import dataset
 from benchcore.errors import TierUnavailable
 from benchcore.models import User
+from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 
 

@@ -11,8 +11,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
-from benchcore import dataset
 from benchcore.errors import TierUnavailable
+from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext, encode_user
 from benchcore.tiers.cacheaside import BATCH, AsyncCacheAside, CacheAside, SyncCacheAside, our_keys, users_to_warm
 

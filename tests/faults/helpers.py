@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchcore.models import Progress, Run, RunSpec, TierResult
-from benchcore.runner import run_benchmark
+from benchcore.running.runner import run_benchmark
 from benchcore.settings import Settings
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 
@@ -76,8 +76,8 @@ def stored_run(label: str = "a stored run", ops: int = 50) -> Run:
 
     import numpy as np
 
-    from benchcore import stats
     from benchcore.models import ServerInfo, TrialResult
+    from benchcore.results import stats
 
     samples = np.random.default_rng(0).integers(300, 900, ops).astype(np.int64)
     trial = TrialResult(trial=1, stats=stats.summarize(samples, int(samples.sum()), 0, ops, 0), samples=samples)

@@ -8,7 +8,7 @@ foreground instead of `pg_ctl start`, which would daemonize it), so:
   The kernel sends that when the *thread* that forked the child exits, so start and restart servers
   from the main (test) thread only.
 
-This harness deliberately does not reuse benchcore.embedded: the tests must not depend on the code
+This harness deliberately does not reuse benchcore.servers.embedded: the tests must not depend on the code
 they exercise.
 """
 

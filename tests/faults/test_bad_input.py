@@ -13,7 +13,7 @@ import re
 import pytest
 
 from benchcore.models import MAX_CONCURRENCY, MAX_LABEL, MAX_OPS
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.faults.conftest import KNOWN_PASSWORD, Cli, small_run_args
 
 P = KNOWN_PASSWORD

@@ -7,7 +7,7 @@ import re
 import duckdb
 import pytest
 
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.faults.conftest import Cli, small_run_args
 
 PROCESSES = 3

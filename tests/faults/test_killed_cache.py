@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchcore.runner import MAX_CONSECUTIVE_ERRORS
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
+from benchcore.running.runner import MAX_CONSECUTIVE_ERRORS
 from tests.faults.conftest import make_settings
 from tests.faults.helpers import BackgroundRun, result, spec, timed_reads_of
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.faults.conftest import ROOT, TEST_PREFIX, TEST_TABLE, Cli
 
 READS = 1_000_000

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import pytest
 
-from benchcore import runner
 from benchcore.models import RunSpec, ServerInfo, User
-from benchcore.runner import MAX_CONSECUTIVE_ERRORS, RECOVERY_BACKOFF_S, run_benchmark
+from benchcore.running import runner
+from benchcore.running.runner import MAX_CONSECUTIVE_ERRORS, RECOVERY_BACKOFF_S, run_benchmark
 from benchcore.settings import Settings
 from benchcore.tiers.base import AsyncTier, SyncTier
 

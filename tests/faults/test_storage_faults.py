@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.faults.conftest import Cli, small_run_args
 from tests.faults.helpers import stored_run
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from benchcore.models import MAX_CONCURRENCY, MAX_OPS
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.faults.conftest import KNOWN_PASSWORD, ROOT, TEST_PREFIX, TEST_TABLE
 from tests.faults.servers import closed_port
 from tests.pages.conftest import finished, wait_until

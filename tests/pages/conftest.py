@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from benchcore.environment import capture_environment
 from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, ServerInfo, TierResult, TrialResult
-from benchcore.stats import pool, summarize
-from benchcore.storage import RunRepository
+from benchcore.results.stats import pool, summarize
+from benchcore.results.storage import RunRepository
+from benchcore.running.environment import capture_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")

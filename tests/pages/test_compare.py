@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.pages.conftest import app, charts_of, no_exceptions
 
 

@@ -29,7 +29,7 @@ def test_latest_run_summary(seeded, db_path):
 def test_native_figures_of_the_latest_run_sit_next_to_their_tier(db_path):
     from datetime import UTC, datetime
 
-    from benchcore.storage import RunRepository
+    from benchcore.results.storage import RunRepository
     from tests.pages.conftest import make_run
 
     run = make_run("native comparison", datetime(2025, 3, 2, 9, 0, tzinfo=UTC), tiers=("postgres-raw", "redis"),

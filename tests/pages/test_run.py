@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchcore.storage import RunRepository
+from benchcore.results.storage import RunRepository
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 from tests.pages.conftest import app, charts_of, finished, no_exceptions, wait_until
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from benchcore import dataset
 from benchcore.models import MODES
 from benchcore.settings import Settings
-from benchcore.tiers import load_tier
+from benchcore.tiers import dataset, load_tier
 from benchcore.tiers.base import TierContext
 from benchcore.tiers.cacheaside import AsyncCacheAside, SyncCacheAside, our_keys, users_to_warm
 from tests.tiers.test_contract import KEYS, make_spec, prepared

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from benchcore import dataset
 from benchcore.errors import TierUnavailable
 from benchcore.models import MODES, TIER_NAMES, RunSpec, User
 from benchcore.settings import Settings
-from benchcore.tiers import TIERS, load_tier
+from benchcore.tiers import TIERS, dataset, load_tier
 from benchcore.tiers.base import TierContext
 from benchcore.urls import redact
 from tests.conftest import TEST_PREFIX, TEST_TABLE

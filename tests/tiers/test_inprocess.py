@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from benchcore import dataset
 from benchcore.models import MODES
 from benchcore.settings import Settings
+from benchcore.tiers import dataset
 from benchcore.tiers.inprocess import SOURCE_POSTGRES, InProcessSyncTier
 from tests.tiers.test_contract import KEYS, prepared, session
 

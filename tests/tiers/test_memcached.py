@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from pymemcache.client.base import Client
 
-from benchcore import dataset
 from benchcore.models import MODES
 from benchcore.settings import Settings
+from benchcore.tiers import dataset
 from benchcore.tiers.base import decode_user, encode_user
 from benchcore.urls import host_port
 from tests.tiers.test_contract import KEYS, prepared, session

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import NoResultFound
 
-from benchcore import dataset
 from benchcore.models import MODES, User
 from benchcore.settings import Settings
-from benchcore.tiers import load_tier
+from benchcore.tiers import dataset, load_tier
 from tests.conftest import TEST_TABLE
 from tests.tiers.test_contract import prepared, session
 

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 import redis
 
-from benchcore import dataset
 from benchcore.models import MODES
 from benchcore.settings import Settings
-from benchcore.tiers import load_tier
+from benchcore.tiers import dataset, load_tier
 from benchcore.tiers.base import decode_user, encode_user
 from benchcore.tiers.redis import PARSER
 from tests.tiers.test_contract import KEYS, prepared, session

@@ -1,0 +1,153 @@
+"""Benchmark runs in a background thread, one at a time per process.
+
+Why: a Streamlit page script is rerun (and interrupted) on every widget interaction, so a run
+inside the script would die on the first click elsewhere. The job thread never touches Streamlit;
+pages poll `job.progress` / `job.state` from a fragment. One JobRegistry per process (the app holds
+it in st.cache_resource) means a second browser tab sees the run already in progress instead of
+starting another one that would compete for the same two CPU cores and skew both.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from benchcore.errors import BenchError
+from benchcore.models import Progress, Run, RunSpec
+from benchcore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobState = Literal["running", "done", "failed", "cancelled"]
+Runner = Callable[..., Run]
+Saver = Callable[[Run, Settings], str | None]
+
+
+def save_run(run: Run, settings: Settings) -> str | None:
+    """Save to the results db; when it stays locked the run is spooled and the returned note says where."""
+    from benchcore.results.storage import RunRepository
+
+    return RunRepository(settings.db_path).save_or_spool(run)
+
+
+def _default_runner(*args: Any, **kwargs: Any) -> Run:
+    from benchcore.running.runner import run_benchmark  # lazy: importing the engine is not free
+
+    return run_benchmark(*args, **kwargs)
+
+
+@dataclass
+class BenchmarkJob:
+    """One run in flight or finished. Fields are written by the worker thread, read by pages."""
+
+    spec: RunSpec
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    progress: Progress | None = None
+    run: Run | None = None
+    error: str | None = None  # why the job produced no run; safe to show
+    saved: bool = False  # in the results db, or spooled next to it (then save_note says so)
+    save_note: str | None = None  # e.g. "db locked, kept in ...spool; imported on the next write"
+    save_error: str | None = None  # the run exists but could be neither saved nor spooled; safe to show
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def state(self) -> JobState:
+        if not self._done.is_set():
+            return "running"
+        if self.run is None:
+            return "failed"
+        return "cancelled" if self.cancel_event.is_set() else "done"
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def cancel(self) -> None:
+        """Ask the runner to stop at its next check; tiers not yet finished are reported as cancelled."""
+        self.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress = progress  # one attribute store: atomic under the GIL, no lock needed
+
+    def _work(self, settings: Settings, runner: Runner, saver: Saver) -> None:
+        try:
+            run = runner(self.spec, settings, on_progress=self._on_progress, cancel=self.cancel_event)
+        except BenchError as exc:
+            self.error = settings.scrub(str(exc))
+        except Exception as exc:  # the thread must end in a state a page can show
+            self.error = f"the run stopped on an unexpected error ({type(exc).__name__}); details are in the server log"
+            log.error("benchmark job %s failed: %s", self.job_id, settings.scrub(repr(exc)))
+        else:
+            self.run = run
+            try:
+                note = saver(run, settings)
+                self.save_note = settings.scrub(note) if note else None
+                self.saved = True
+            except BenchError as exc:
+                self.save_error = settings.scrub(str(exc))
+            except Exception as exc:
+                self.save_error = f"could not save the run ({type(exc).__name__}); details are in the server log"
+                log.error("saving run %s failed: %s", run.run_id, settings.scrub(repr(exc)))
+        finally:
+            self.finished = time.time()
+            self._done.set()
+
+
+class JobRegistry:
+    """Process-wide: at most one running job; finished jobs are kept (bounded) so any tab can show them."""
+
+    # A finished job holds its Run with every sample in memory (8 bytes per read); keep only a few.
+    def __init__(self, runner: Runner | None = None, saver: Saver | None = None, keep: int = 3) -> None:
+        self._runner = runner or _default_runner
+        self._saver = saver or save_run
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[str, BenchmarkJob] = OrderedDict()
+
+    def start(self, spec: RunSpec, settings: Settings) -> tuple[BenchmarkJob, bool]:
+        """Start a run, or return the one already running. The bool says whether this call started it."""
+        with self._lock:
+            current = self._running()
+            if current is not None:
+                return current, False
+            job = BenchmarkJob(spec=spec)
+            thread = threading.Thread(
+                target=job._work, args=(settings, self._runner, self._saver), name=f"benchcore-job-{job.job_id}",
+                daemon=True,  # a server shutdown must not wait for a long run
+            )
+            self._jobs[job.job_id] = job
+            while len(self._jobs) > self._keep:
+                self._jobs.popitem(last=False)
+            thread.start()
+            return job, True
+
+    def _running(self) -> BenchmarkJob | None:
+        return next((j for j in reversed(self._jobs.values()) if j.running), None)
+
+    def running(self) -> BenchmarkJob | None:
+        with self._lock:
+            return self._running()
+
+    def get(self, job_id: str | None) -> BenchmarkJob | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def latest(self) -> BenchmarkJob | None:
+        with self._lock:
+            return next(reversed(self._jobs.values()), None) if self._jobs else None
