@@ -12,9 +12,10 @@ from benchcore.settings import DEFAULT_MEMCACHED_URL, DEFAULT_POSTGRES_URL, DEFA
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-# Tests never touch the default table or key prefix a user's runs use.
-TEST_TABLE = "benchcore_test_users"
-TEST_PREFIX = "benchcore-test"
+# Tests never touch the default table or key prefix a user's runs use. Two checkouts testing against the same
+# servers at once can set their own (BENCHCORE_TEST_TABLE=benchcore_test_users_b BENCHCORE_TEST_PREFIX=...).
+TEST_TABLE = os.environ.get("BENCHCORE_TEST_TABLE", "benchcore_test_users")
+TEST_PREFIX = os.environ.get("BENCHCORE_TEST_PREFIX", "benchcore-test")
 
 
 def _answers(url: str, default_port: int) -> bool:
