@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from benchcore.errors import BenchError, ConfigError
-from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, Progress, Run, RunSpec
+from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
 from benchcore.settings import EMBEDDED_CHOICES, Settings
 from benchcore.views import report
 
@@ -51,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark and save it")
-    run.add_argument("--tiers", default="all", help="all, or a comma list of postgres-orm,postgres-raw,redis,"
-                     "memcached,inprocess")
+    run.add_argument("--tiers", default="all", help=f"all, or a comma list of {','.join(TIER_NAMES)}")
     run.add_argument("--modes", default="sync,async", help="sync, async or both (default both)")
     run.add_argument("--ops", type=_positive_int, default=2000, help=f"timed reads per trial (1..{MAX_OPS:,})")
     run.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
@@ -144,7 +143,7 @@ def _save(run: Run, settings: Settings, err: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.running.runner import run_benchmark
+    from benchcore.running.session import run_benchmark
 
     spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
                    concurrency=args.concurrency, trials=args.trials, keys=args.keys,

@@ -11,9 +11,8 @@ from typing import Any, Literal
 import numpy as np
 
 from benchcore.errors import ConfigError
+from benchcore.tiers.registry import MODES, TIER_NAMES
 
-TIER_NAMES: tuple[str, ...] = ("postgres-orm", "postgres-raw", "redis", "memcached", "inprocess")
-MODES: tuple[str, ...] = ("sync", "async")
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
 
 # Caps keep one click from exhausting memory or hammering a server; documented in the README.
@@ -203,13 +202,16 @@ class Run:
         return self.spec.label
 
 
+Phase = Literal["prepare", "warmup", "timed", "done", "failed"]
+
+
 @dataclass(frozen=True)
 class Progress:
     """Reported by the runner to whoever watches (CLI bar, dashboard status)."""
 
     tier: str
     mode: str
-    phase: Literal["prepare", "warmup", "timed", "done", "failed"]
+    phase: Phase
     trial: int  # 1-based; 0 before the first trial
     trials: int
     done: int  # timed reads finished in this trial

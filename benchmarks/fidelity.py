@@ -45,7 +45,8 @@ if __package__ in (None, ""):  # run as `python benchmarks/fidelity.py`: make th
 import numpy as np
 
 from benchcore.models import RunSpec
-from benchcore.running.runner import measure_timer_overhead, run_benchmark
+from benchcore.running.loops import measure_timer_overhead
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util
 

@@ -51,7 +51,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/native.py`: make the 
 import numpy as np
 
 from benchcore.models import Run, RunSpec
-from benchcore.running.runner import run_benchmark
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util
 

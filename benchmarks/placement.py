@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/placement.py`: make t
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchcore.models import RunSpec
-from benchcore.running.runner import run_benchmark
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from benchmarks import _util, fidelity
 

@@ -35,8 +35,8 @@ from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, ServerInfo, TierRe
 from benchcore.results import stats
 from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
-from benchcore.running.runner import run_benchmark
-from benchcore.tiers import load_tier
+from benchcore.running.session import run_benchmark
+from benchcore.tiers.registry import load_tier
 from benchmarks import _util
 
 TARGET_COMPARE_S = 1.5
@@ -64,7 +64,7 @@ RSS_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from benchcore.models import RunSpec
-from benchcore.running.runner import run_benchmark
+from benchcore.running.session import run_benchmark
 from benchmarks import _util
 
 def peak_kb():

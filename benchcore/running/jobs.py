@@ -37,7 +37,7 @@ def save_run(run: Run, settings: Settings) -> str | None:
 
 
 def _default_runner(*args: Any, **kwargs: Any) -> Run:
-    from benchcore.running.runner import run_benchmark  # lazy: importing the engine is not free
+    from benchcore.running.session import run_benchmark  # lazy: importing the engine is not free
 
     return run_benchmark(*args, **kwargs)
 

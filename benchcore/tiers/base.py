@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from benchcore.models import RunSpec, ServerInfo, User
 from benchcore.settings import Settings
@@ -19,11 +20,16 @@ from benchcore.settings import Settings
 
 @dataclass
 class TierContext:
-    """Everything a tier needs; `shared` is per (tier, mode) run, e.g. the in-process cache."""
+    """Everything a tier needs; `shared` is per (tier, mode) run, e.g. the in-process cache.
+
+    `available` says, per backend, whether its server answered when the run looked for it (absent: not known,
+    e.g. a tier used on its own in a test), so a tier with a fallback need not wait for a connect timeout.
+    """
 
     settings: Settings
     spec: RunSpec
     shared: dict[str, Any] = field(default_factory=dict)
+    available: Mapping[str, bool] = field(default_factory=dict)
 
     def cache_key(self, key: int) -> str:
         # Own prefix + table, so two tables never share cache entries and nothing else is touched.
@@ -37,6 +43,24 @@ def encode_user(user: User) -> bytes:
 def decode_user(raw: bytes | str) -> User:
     d = json.loads(raw)
     return User(id=d["id"], name=d["name"], age=d["age"])
+
+
+class SyncReader(Protocol):
+    """Where a cache reads a miss from: a database reader or another tier (caches compose)."""
+
+    def open(self) -> None: ...
+    def read(self, key: int) -> User: ...
+    def recover(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class AsyncReader(Protocol):
+    """SyncReader's awaitable twin."""
+
+    async def open(self) -> None: ...
+    async def read(self, key: int) -> User: ...
+    async def recover(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class _TierBase:
@@ -59,9 +83,9 @@ class _TierBase:
         """Once per (tier, mode), untimed: seed the table; warm the cache, or empty it when spec.cold."""
 
     @classmethod
-    def server_info(cls, ctx: TierContext) -> ServerInfo:
-        """Where this tier's server is and its version; never raises."""
-        return ServerInfo()
+    def server_info(cls, ctx: TierContext, default: ServerInfo) -> ServerInfo:
+        """Where this tier's results came from, after prepare(); `default` is its registry server's. Never raises."""
+        return default
 
 
 class SyncTier(_TierBase, ABC):

@@ -1,9 +1,10 @@
-"""Cache-aside over PostgreSQL, written once for every cache client; a cache tier gives only its client's calls.
+"""Cache-aside, written once for every cache client; a cache tier gives only its client's calls.
 
-read: GET the cache key; a hit is decoded (JSON -> User) and counted; a miss reads PostgreSQL (one raw-tier
-read), SETs the encoded record with the run's TTL, and is counted. open: connect the cache client (untimed),
-then the PostgreSQL reader; a failure in either closes both. recover: ping the client (its driver reconnects a
-dropped connection on the next command), then recover the reader.
+read: GET the cache key; a hit is decoded (JSON -> User) and counted; a miss reads the source (by default
+PostgreSQL, one raw-tier read; any reader can be passed, e.g. another tier), SETs the encoded record with the
+run's TTL, and is counted. open: connect the cache client (untimed), then the source; a failure in either
+closes both. recover: ping the client (its driver reconnects a dropped connection on the next command), then
+recover the source.
 
 A subclass (or its per-server mixin) sets `client_errors`, `ttl_kwarg` and `unavailable`, and implements
 `_new_client` and `_ping` (and `_close_client` when async); `_key` is ctx.cache_key unless the client wants
@@ -21,7 +22,16 @@ from typing import Any, ClassVar, NoReturn
 from benchcore.errors import TierUnavailable
 from benchcore.models import User
 from benchcore.tiers import dataset
-from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase, decode_user, encode_user
+from benchcore.tiers.base import (
+    AsyncReader,
+    AsyncTier,
+    SyncReader,
+    SyncTier,
+    TierContext,
+    _TierBase,
+    decode_user,
+    encode_user,
+)
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
 
 BATCH = 1000  # keys per bulk command when prepare() warms or evicts
@@ -65,13 +75,13 @@ class CacheAside(_TierBase):
 
 
 class SyncCacheAside(CacheAside, SyncTier):
-    def __init__(self, ctx: TierContext) -> None:
+    def __init__(self, ctx: TierContext, source: SyncReader | None = None) -> None:
         super().__init__(ctx)
         self._client: Any = None
         self._key: Callable[[int], Any] = ctx.cache_key
         self._get: Callable[[Any], Any] = _not_open
         self._set: Callable[[Any, bytes], Any] = _not_open
-        self._pg = PgReader(ctx)
+        self._source: SyncReader = source or PgReader(ctx)
         self._ttl = ctx.spec.cache_ttl_s
 
     def _ping(self) -> None:
@@ -88,7 +98,7 @@ class SyncCacheAside(CacheAside, SyncTier):
         self._get = self._client.get
         self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
         try:
-            self._pg.open()
+            self._source.open()
         except Exception:
             self.close()
             raise
@@ -100,7 +110,7 @@ class SyncCacheAside(CacheAside, SyncTier):
             self.hits += 1
             return decode_user(raw)
         self.misses += 1
-        user = self._pg.fetch(key)
+        user = self._source.read(key)
         self._set(cache_key, encode_user(user))
         return user
 
@@ -108,24 +118,24 @@ class SyncCacheAside(CacheAside, SyncTier):
         try:
             self._ping()
         finally:
-            self._pg.recover()
+            self._source.recover()
 
     def close(self) -> None:
         self._get = self._set = _not_open
         if self._client is not None:
             client, self._client = self._client, None
             client.close()
-        self._pg.close()
+        self._source.close()
 
 
 class AsyncCacheAside(CacheAside, AsyncTier):
-    def __init__(self, ctx: TierContext) -> None:
+    def __init__(self, ctx: TierContext, source: AsyncReader | None = None) -> None:
         super().__init__(ctx)
         self._client: Any = None
         self._key: Callable[[int], Any] = ctx.cache_key
         self._get: Callable[[Any], Awaitable[Any]] = _not_open
         self._set: Callable[[Any, bytes], Awaitable[Any]] = _not_open
-        self._pg = AsyncPgReader(ctx)
+        self._source: AsyncReader = source or AsyncPgReader(ctx)
         self._ttl = ctx.spec.cache_ttl_s
 
     async def _ping(self) -> None:
@@ -145,7 +155,7 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         self._get = self._client.get
         self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
         try:
-            await self._pg.open()
+            await self._source.open()
         except Exception:
             await self.close()
             raise
@@ -157,7 +167,7 @@ class AsyncCacheAside(CacheAside, AsyncTier):
             self.hits += 1
             return decode_user(raw)
         self.misses += 1
-        user = await self._pg.fetch(key)
+        user = await self._source.read(key)
         await self._set(cache_key, encode_user(user))
         return user
 
@@ -165,11 +175,11 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         try:
             await self._ping()
         finally:
-            await self._pg.recover()
+            await self._source.recover()
 
     async def close(self) -> None:
         self._get = self._set = _not_open
         if self._client is not None:
             client, self._client = self._client, None
             await self._close_client(client)
-        await self._pg.close()
+        await self._source.close()

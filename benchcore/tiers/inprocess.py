@@ -2,7 +2,8 @@
 
 The source behind the cache is PostgreSQL when it answers during prepare(); otherwise it is
 dataset.make_user (the same deterministic rows), so this tier still runs with no server at all.
-Which one was used is `ctx.shared["source"]` / the `source` property.
+Which one was used is `ctx.shared["source"]` / the `source` property. A caller may pass any other reader
+as the miss source (another cache tier, for a two-level cache).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from cachetools import TTLCache
 from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo, User
 from benchcore.tiers import dataset
-from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, _TierBase
+from benchcore.tiers.base import AsyncTier, SyncReader, SyncTier, TierContext, _TierBase
 from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
 
 SOURCE_POSTGRES = "postgresql"
@@ -27,7 +28,7 @@ SOURCE_GENERATED = "generated (dataset.make_user; PostgreSQL unreachable)"
 def _prepare(ctx: TierContext) -> None:
     """Untimed: pick the source, build the shared cache, fill it with every key unless spec.cold."""
     spec = ctx.spec
-    if ctx.shared.get("postgres_available") is False:  # the runner already knows: skip a connect timeout
+    if ctx.available.get("postgres") is False:  # the run already knows: skip a connect timeout
         source = SOURCE_GENERATED
     else:
         try:
@@ -47,6 +48,15 @@ def _prepare(ctx: TierContext) -> None:
     ctx.shared.update(cache=cache, source=source, lock=threading.Lock())
 
 
+def _cachetools_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cachetools {version('cachetools')}"
+    except PackageNotFoundError:
+        return ""
+
+
 def _shared(ctx: TierContext) -> tuple[TTLCache[int, User], str, threading.Lock]:
     try:
         return ctx.shared["cache"], ctx.shared["source"], ctx.shared["lock"]
@@ -60,7 +70,7 @@ class GeneratedReader:
     def open(self) -> None:
         pass
 
-    def fetch(self, key: int) -> User:
+    def read(self, key: int) -> User:
         return dataset.make_user(key)
 
     def recover(self) -> None:
@@ -76,7 +86,7 @@ class AsyncGeneratedReader:
     async def open(self) -> None:
         pass
 
-    async def fetch(self, key: int) -> User:
+    async def read(self, key: int) -> User:
         return dataset.make_user(key)
 
     async def recover(self) -> None:
@@ -87,27 +97,28 @@ class AsyncGeneratedReader:
 
 
 class _InProcess(_TierBase):
-    """Both modes: one cache per (tier, mode), built by prepare(); misses read `source` through `_pg`."""
+    """Both modes: one cache per (tier, mode), built by prepare(); misses read `_source`."""
 
     is_cache: ClassVar[bool] = True
     recovers: ClassVar[bool] = True  # only misses do I/O: recover() reconnects the PostgreSQL reader
     timing_batch: ClassVar[int] = TIMING_BATCH
     _readers: ClassVar[tuple[type, type]]  # this mode's (PostgreSQL reader, generated-row reader)
 
-    def __init__(self, ctx: TierContext) -> None:
+    def __init__(self, ctx: TierContext, source: Any = None) -> None:
         super().__init__(ctx)
         self._cache, self.source, self._shared_lock = _shared(ctx)
         pg, generated = self._readers
-        self._pg: Any = pg(ctx) if self.source == SOURCE_POSTGRES else generated()
+        self._source: Any = source or (pg(ctx) if self.source == SOURCE_POSTGRES else generated())
 
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
         _prepare(ctx)
 
     @classmethod
-    def server_info(cls, ctx: TierContext) -> ServerInfo:
+    def server_info(cls, ctx: TierContext, default: ServerInfo) -> ServerInfo:
         source = ctx.shared.get("source", "not prepared yet")
-        return ServerInfo(kind="in-process", address=f"this process; misses read from {source}")
+        return ServerInfo(kind="in-process", address=f"this process; misses read from {source}",
+                          version=_cachetools_version())
 
 
 class InProcessSyncTier(_InProcess, SyncTier):
@@ -121,13 +132,13 @@ class InProcessSyncTier(_InProcess, SyncTier):
 
     _readers = (PgReader, GeneratedReader)
 
-    def __init__(self, ctx: TierContext) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: TierContext, source: SyncReader | None = None) -> None:
+        super().__init__(ctx, source)
         # cachetools is not thread-safe (a hit reorders the LRU links); one worker needs no lock.
         self._lock: threading.Lock | None = self._shared_lock if ctx.spec.concurrency > 1 else None
 
     def open(self) -> None:
-        self._pg.open()
+        self._source.open()
 
     def read(self, key: int) -> User:
         try:
@@ -143,7 +154,7 @@ class InProcessSyncTier(_InProcess, SyncTier):
 
     def _miss(self, key: int) -> User:
         self.misses += 1
-        user = self._pg.fetch(key)
+        user = self._source.read(key)
         if self._lock is None:
             self._cache[key] = user
         else:
@@ -152,10 +163,10 @@ class InProcessSyncTier(_InProcess, SyncTier):
         return user
 
     def recover(self) -> None:
-        self._pg.recover()
+        self._source.recover()
 
     def close(self) -> None:
-        self._pg.close()
+        self._source.close()
 
 
 class InProcessAsyncTier(_InProcess, AsyncTier):
@@ -170,7 +181,7 @@ class InProcessAsyncTier(_InProcess, AsyncTier):
     _readers = (AsyncPgReader, AsyncGeneratedReader)
 
     async def open(self) -> None:
-        await self._pg.open()
+        await self._source.open()
 
     def read_nowait(self, key: int) -> User | None:
         """The hit path without a coroutine: None on a miss (not counted: read() counts it)."""
@@ -186,14 +197,14 @@ class InProcessAsyncTier(_InProcess, AsyncTier):
             user = self._cache[key]
         except KeyError:
             self.misses += 1
-            user = await self._pg.fetch(key)
+            user = await self._source.read(key)
             self._cache[key] = user
             return user
         self.hits += 1
         return user
 
     async def recover(self) -> None:
-        await self._pg.recover()
+        await self._source.recover()
 
     async def close(self) -> None:
-        await self._pg.close()
+        await self._source.close()

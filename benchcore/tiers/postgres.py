@@ -1,6 +1,6 @@
 """PostgreSQL tiers: the SQLAlchemy ORM as a web request uses it, and a raw held connection.
 
-`PgReader` / `AsyncPgReader` (one held connection, one SELECT by id) are also the source every
+`PgReader` / `AsyncPgReader` (one held connection, one SELECT by id) are also the default source every
 cache tier reads on a miss, so a miss costs exactly one raw-tier read.
 """
 
@@ -36,21 +36,21 @@ def _missing(key: int, table: str) -> LookupError:
 
 
 class PgReader:
-    """One held autocommit psycopg2 connection and cursor; one round trip per fetch."""
+    """One held autocommit psycopg2 connection and cursor; one round trip per read."""
 
     def __init__(self, ctx: TierContext) -> None:
         self.ctx = ctx
         self._sql = dataset.select_sql(ctx.spec.table) + "%s"
         self._conn: Any = None
         self._cur: Any = None
-        self._lost = "not connected to PostgreSQL"  # why fetch() cannot run after a failed reconnect
+        self._lost = "not connected to PostgreSQL"  # why read() cannot run after a failed reconnect
 
     def open(self) -> None:
         with scrubbed(self.ctx):
             self._conn = dataset.connect_psycopg2(self.ctx.settings.postgres_url, autocommit=True)
         self._cur = self._conn.cursor()
 
-    def fetch(self, key: int) -> User:
+    def read(self, key: int) -> User:
         if self._cur is None:
             raise ConnectionError(self._lost)
         self._cur.execute(self._sql, (key,))
@@ -77,7 +77,7 @@ class PgReader:
 
 
 class AsyncPgReader:
-    """One held asyncpg connection with the SELECT prepared once; one round trip per fetch."""
+    """One held asyncpg connection with the SELECT prepared once; one round trip per read."""
 
     def __init__(self, ctx: TierContext) -> None:
         self.ctx = ctx
@@ -95,7 +95,7 @@ class AsyncPgReader:
             await self.close()
             raise
 
-    async def fetch(self, key: int) -> User:
+    async def read(self, key: int) -> User:
         if self._stmt is None:
             raise ConnectionError(self._lost)
         row = await self._stmt.fetchrow(key)
@@ -250,7 +250,7 @@ class RawSyncTier(_Postgres, SyncTier):
         self._pg.open()
 
     def read(self, key: int) -> User:
-        return self._pg.fetch(key)
+        return self._pg.read(key)
 
     def recover(self) -> None:
         self._pg.recover()
@@ -274,7 +274,7 @@ class RawAsyncTier(_Postgres, AsyncTier):
         await self._pg.open()
 
     async def read(self, key: int) -> User:
-        return await self._pg.fetch(key)
+        return await self._pg.read(key)
 
     async def recover(self) -> None:
         await self._pg.recover()

@@ -15,7 +15,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from benchcore.models import MODES, TIER_NAMES
+from benchcore.models import MODES
+from benchcore.tiers.registry import TIER_NAMES, TIERS
 
 MAX_POINTS_PER_SERIES = 2000
 # Altair refuses to serialize more than 5,000 inline rows by default; stay under it for every chart.
@@ -23,8 +24,8 @@ MAX_TOTAL_POINTS = 4800
 MIN_POINTS_PER_SERIES = 100
 
 MODE_COLORS = alt.Scale(domain=list(MODES), range=["#1f77b4", "#ff7f0e"])
-# Fixed hue per tier (Tableau 10), so a tier keeps its colour from chart to chart.
-TIER_COLORS = alt.Scale(domain=list(TIER_NAMES), range=["#4c78a8", "#72b7b2", "#e45756", "#f58518", "#54a24b"])
+# Fixed hue per tier (the registry's), so a tier keeps its colour from chart to chart.
+TIER_COLORS = alt.Scale(domain=list(TIER_NAMES), range=[t.color for t in TIERS])
 LATENCY_TITLE = "latency per read (µs, log scale)"
 
 _STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec"]

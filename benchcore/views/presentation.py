@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchcore.models import MODES, TIER_NAMES, Progress
+from benchcore.models import MODES, Progress
+from benchcore.tiers.registry import tier_order
 
 NOISE_FLOOR = 0.05
 
@@ -74,7 +75,7 @@ def _present(value: Any) -> bool:
 
 
 def _tier_sort_key(tier: str) -> tuple[int, str]:
-    return (TIER_NAMES.index(tier) if tier in TIER_NAMES else len(TIER_NAMES), tier)
+    return (tier_order(tier), tier)
 
 
 def _pooled(summaries: pd.DataFrame) -> pd.DataFrame:

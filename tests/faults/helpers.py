@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchcore.models import Progress, Run, RunSpec, TierResult
-from benchcore.running.runner import run_benchmark
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 

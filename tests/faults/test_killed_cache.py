@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchcore.results.storage import RunRepository
-from benchcore.running.runner import MAX_CONSECUTIVE_ERRORS
+from benchcore.running.loops import MAX_CONSECUTIVE_ERRORS
 from tests.faults.conftest import make_settings
 from tests.faults.helpers import BackgroundRun, result, spec, timed_reads_of
 

@@ -15,8 +15,9 @@ from typing import ClassVar
 import pytest
 
 from benchcore.models import RunSpec, ServerInfo, User
-from benchcore.running import runner
-from benchcore.running.runner import MAX_CONSECUTIVE_ERRORS, RECOVERY_BACKOFF_S, run_benchmark
+from benchcore.running import loops
+from benchcore.running.loops import MAX_CONSECUTIVE_ERRORS, RECOVERY_BACKOFF_S
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from benchcore.tiers.base import AsyncTier, SyncTier
 
@@ -131,7 +132,7 @@ def test_dead_tier_stops_after_the_backoff_budget(mode, cls):
     elapsed = time.monotonic() - t0
     assert result.status == "failed" and result.summary.errors == MAX_CONSECUTIVE_ERRORS
     assert Script.recovers_called == MAX_CONSECUTIVE_ERRORS - 1  # none after the last, fatal failure
-    budget = sum(runner._backoff(n) for n in range(1, MAX_CONSECUTIVE_ERRORS))
+    budget = sum(loops.backoff(n) for n in range(1, MAX_CONSECUTIVE_ERRORS))
     assert budget == pytest.approx(2.915, abs=0.01)  # what the runner docstring promises: ~2.9 s
     assert budget * 0.9 < elapsed < budget + 2.0
     assert RECOVERY_BACKOFF_S[1] <= 0.5  # one pause never holds up a cancel for long

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from benchcore.running.runner import run_benchmark
+from benchcore.running.session import run_benchmark
 from benchcore.urls import redact
 from tests.faults.conftest import KNOWN_PASSWORD, Cli, make_settings, small_run_args
 from tests.faults.helpers import result, spec
@@ -120,7 +120,7 @@ def cli_startup_s() -> float:
     from tests.faults.conftest import ROOT
 
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import benchcore.cli, benchcore.running.runner, benchcore.results.storage, "
+    subprocess.run([sys.executable, "-c", "import benchcore.cli, benchcore.running.session, benchcore.results.storage, "
                     "benchcore.tiers.postgres, benchcore.tiers.redis, benchcore.tiers.memcached"],
                    cwd=ROOT, check=True)
     return time.monotonic() - t0

@@ -14,7 +14,8 @@ import pytest
 
 from benchcore.errors import TierUnavailable
 from benchcore.models import Progress, RunSpec, ServerInfo, User
-from benchcore.running.runner import MAX_CONSECUTIVE_ERRORS, measure_timer_overhead, run_benchmark
+from benchcore.running.loops import MAX_CONSECUTIVE_ERRORS, measure_timer_overhead
+from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 
@@ -308,7 +309,7 @@ def test_a_failed_read_drops_its_batch_and_counts_one_error(monkeypatch):
 
 
 def test_long_phases_share_key_ints():
-    from benchcore.running.runner import _chunks
+    from benchcore.running.drivers import chunks as _chunks
 
     keys = np.tile(np.arange(1, 11, dtype=np.int64), 20_000)
     chunks = _chunks(keys, 2)

@@ -13,8 +13,9 @@ import pytest
 from benchcore.errors import TierUnavailable
 from benchcore.models import MODES, TIER_NAMES, RunSpec, User
 from benchcore.settings import Settings
-from benchcore.tiers import TIERS, dataset, load_tier
+from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext
+from benchcore.tiers.registry import TIERS, load_tier
 from benchcore.urls import redact
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 
@@ -28,14 +29,8 @@ DEAD = {
     "redis_url": f"redis://:{SECRET}@127.0.0.1:1/0",
     "memcached_url": f"memcached://bob:{SECRET}@127.0.0.1:1",
 }
-# The server(s) each tier needs; the in-process tier needs none (it falls back to generated rows).
-NEEDS = {
-    "postgres-orm": ("postgres_url",),
-    "postgres-raw": ("postgres_url",),
-    "redis": ("redis_url", "postgres_url"),
-    "memcached": ("memcached_url", "postgres_url"),
-    "inprocess": (),
-}
+# The server(s) each tier needs, as settings fields (the in-process tier needs none: it falls back to generated rows).
+NEEDS = {t.name: tuple(f"{backend}_url" for backend in t.needs) for t in TIERS}
 
 
 def make_spec(**overrides: Any) -> RunSpec:
@@ -71,7 +66,7 @@ def prepared(name: str, mode: str, settings: Settings, **spec: Any) -> TierConte
 
 
 def test_every_tier_and_mode_is_covered() -> None:
-    assert {n for n, _ in CASES} == set(TIERS) and len(CASES) == 10
+    assert {n for n, _ in CASES} == {t.name for t in TIERS} and len(CASES) == 2 * len(TIERS)
 
 
 @pytest.mark.parametrize(("name", "mode"), CASES, ids=IDS)

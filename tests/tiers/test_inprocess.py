@@ -76,7 +76,7 @@ def test_when_the_runner_knows_postgres_is_down_no_connect_is_tried(settings: Se
         url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/postgres"
         ctx = TierContext(settings=Settings(postgres_url=url, embedded="never"),
                           spec=RunSpec(tiers=("inprocess",), keys=50, table=TEST_TABLE, key_prefix=TEST_PREFIX),
-                          shared={"postgres_available": False})
+                          available={"postgres": False})
         started = time.monotonic()
         InProcessSyncTier.prepare(ctx)
         assert time.monotonic() - started < 1.0

@@ -10,7 +10,8 @@ from sqlalchemy.exc import NoResultFound
 
 from benchcore.models import MODES, User
 from benchcore.settings import Settings
-from benchcore.tiers import dataset, load_tier
+from benchcore.tiers import dataset
+from benchcore.tiers.registry import load_tier
 from tests.conftest import TEST_TABLE
 from tests.tiers.test_contract import prepared, session
 

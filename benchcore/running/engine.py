@@ -1,0 +1,180 @@
+"""One lifecycle for every (tier, mode): prepare, open workers, warm up, timed trials, close.
+
+Written once; the mode's driver (drivers.py) does the I/O and the load model's loops (loops.py) do the timing.
+A session can run its trials back to back or one at a time between other sessions' trials (interleaving):
+its workers stay open in between. A failing tier never raises out of here: its error is recorded, its
+result says so, and the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
+from benchcore.results import stats
+from benchcore.running.drivers import Driver, chunks, driver_for
+from benchcore.running.loops import CLOSED, MAX_CONSECUTIVE_ERRORS, Clock, LoadModel, LoopEnv, Outcome, error_text
+from benchcore.running.progress import Reporter
+from benchcore.running.workloads import make_keys
+from benchcore.settings import Settings
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+
+WARMUP_SEED_OFFSET = 1_000_003  # warmup keys differ from every trial's keys
+TierLoader = Callable[[str, str], type[SyncTier] | type[AsyncTier]]
+
+
+class Cancelled(Exception):
+    """The run was cancelled before or between this session's phases."""
+
+
+class Unavailable(Exception):
+    """A tier that cannot run; the message is already user-facing and scrubbed."""
+
+
+@dataclass
+class _Results:
+    """A session's bookkeeping: trials, counters, what went wrong."""
+
+    trials: list[TrialResult] = field(default_factory=list)
+    raw: list[tuple[np.ndarray, int, int, int | None, int | None]] = field(default_factory=list)
+    error: str | None = None
+    cancelled: bool = False
+    last_error: str | None = None  # of reads that failed while the tier went on (recovered)
+
+    def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int,
+                  before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> None:
+        parts = [np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]
+        samples = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy for one worker
+        errors = sum(o.errors for o in outcomes)
+        hits = None if after[0] is None or before[0] is None else after[0] - before[0]
+        misses = None if after[1] is None or before[1] is None else after[1] - before[1]
+        self.trials.append(TrialResult(trial=trial, stats=stats.summarize(samples, wall_ns, errors, hits, misses),
+                                       samples=samples))
+        self.raw.append((samples, wall_ns, errors, hits, misses))
+        self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
+        failed = [o for o in outcomes if o.aborted]
+        if failed:
+            self.error = (f"stopped after {MAX_CONSECUTIVE_ERRORS} failed reads in a row in trial {trial}: "
+                          f"{failed[0].last_error}")
+        if any(o.cancelled for o in outcomes):
+            self.cancelled = True
+
+
+class TierSession:
+    """One (tier, mode) of a run, from prepare() to its TierResult."""
+
+    def __init__(self, name: str, mode: str, spec: RunSpec, settings: Settings, *, server: ServerInfo,
+                 unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
+                 reporter: Reporter, cancel: Any, model: LoadModel = CLOSED) -> None:
+        self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
+        self.server = server
+        self.unavailable = unavailable
+        self.available = available
+        self.loader = loader
+        self.reporter = reporter
+        self.model = model
+        self.env = LoopEnv(clock=clock, cancel=cancel, progress=reporter.add, scrub=settings.scrub)
+        self.description = ""
+        self.is_cache = False
+        self.results = _Results()
+        self._ctx: TierContext | None = None
+        self._driver: Driver | None = None
+        self._workers: list[Any] = []
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more to measure: it failed or was cancelled."""
+        return self.results.error is not None or self.results.cancelled
+
+    # -- the lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Untimed: prepare the tier, open one worker per concurrency slot, warm up."""
+        self.reporter.start(self.name, self.mode, "prepare", message=f"preparing {self.name} ({self.mode})")
+        self._guard(self._start)
+
+    def _start(self) -> None:
+        if self.unavailable:
+            raise Unavailable(self.unavailable)
+        cls = self.loader(self.name, self.mode)
+        self.description, self.is_cache = cls.description, cls.is_cache
+        ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, available=self.available)
+        cls.prepare(ctx)
+        self.server = cls.server_info(ctx, self.server)
+        self._driver = driver_for(self.mode, self.env.clock)
+        self._workers = self._driver.open_workers(cls, ctx, self.spec.concurrency)
+        if self.spec.warmup:
+            self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)
+            keys = make_keys(self.spec.distribution, self.spec.keys, self.spec.warmup,
+                             self.spec.seed + WARMUP_SEED_OFFSET)
+            outcomes, _ = self._driver.phase(self._workers, chunks(keys, len(self._workers)), self.model, self.env)
+            if any(o.cancelled for o in outcomes):
+                raise Cancelled
+            failed = [o for o in outcomes if o.aborted]
+            if failed:
+                raise Unavailable(f"warmup failed: {failed[0].last_error}")
+
+    def run_trial(self, trial: int) -> None:
+        """One timed phase of spec.ops reads (1-based trial number; its keys come from seed + trial)."""
+        if self.finished or self._driver is None:
+            return
+        self._guard(lambda: self._trial(trial))
+
+    def _trial(self, trial: int) -> None:
+        assert self._driver is not None
+        if self.env.cancel.is_set():
+            raise Cancelled
+        keys = make_keys(self.spec.distribution, self.spec.keys, self.spec.ops, self.spec.seed + trial)
+        self.reporter.start(self.name, self.mode, "timed", trial, self.spec.ops)
+        before = self._counters()
+        outcomes, wall = self._driver.phase(self._workers, chunks(keys, len(self._workers)), self.model, self.env)
+        self.results.add_trial(trial, outcomes, wall, before, self._counters())
+
+    def finish(self) -> TierResult:
+        """Close the workers and the driver; the (tier, mode)'s result."""
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            self._guard(lambda: driver.close_workers(self._workers))
+            self._guard(driver.close)
+            self._workers = []
+        spec = self.spec
+        measured = sum(t.stats.ops + t.stats.errors for t in self.results.trials)
+        self.reporter.skip(max(0, spec.ops * spec.trials - measured))  # keep the overall bar honest
+        result = self._result()
+        self.reporter.start(self.name, self.mode, "failed" if result.status == "failed" else "done",
+                            message=result.error or "")
+        return result
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _guard(self, step: Callable[[], None]) -> None:
+        """Run one step; whatever it raises becomes this session's error, never the run's."""
+        try:
+            step()
+        except Cancelled:
+            self.results.cancelled = True
+        except Unavailable as exc:
+            self.results.error = self.results.error or str(exc)
+        except Exception as exc:  # a failing tier never loses the rest of the run
+            self.results.error = self.results.error or error_text(exc, self.settings.scrub)
+
+    def _counters(self) -> tuple[int | None, int | None]:
+        if not self.is_cache:
+            return None, None
+        return sum(w.hits for w in self._workers), sum(w.misses for w in self._workers)
+
+    def _result(self) -> TierResult:
+        res = self.results
+        summary = stats.pool(res.raw) if res.raw else None
+        status: TierStatus = "failed" if res.error else ("cancelled" if res.cancelled else "ok")
+        error = res.error
+        if error is None and summary is not None and summary.errors and res.last_error:
+            # Some reads failed but the tier went on (e.g. it reconnected): say what went wrong.
+            error = f"{summary.errors:,} failed read(s), the tier went on; last: {res.last_error}"
+        return TierResult(tier=self.name, mode=self.mode, concurrency=self.spec.concurrency,
+                          description=self.description, status=status, error=error,
+                          summary=summary, trials=tuple(res.trials), server=self.server)

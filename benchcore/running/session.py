@@ -1,0 +1,121 @@
+"""A run from start to Run: find the servers, pin the client, measure the timer, run every session, record.
+
+The session is the manager side of the run (pyperf's manager/worker seam): it decides what runs where and in
+which order and assembles the frozen Run; engine.TierSession does each (tier, mode)'s lifecycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from benchcore.models import Run, RunSpec, RunStatus, ServerInfo, TierResult
+from benchcore.running.engine import TierLoader, TierSession
+from benchcore.running.loops import Clock, measure_timer_overhead
+from benchcore.running.progress import ProgressFn, Reporter
+from benchcore.settings import Settings
+from benchcore.tiers.registry import load_tier, tier_info
+
+Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
+Resolver = Callable[[Settings], Resolved]
+EnvironmentFn = Callable[[dict[str, ServerInfo]], dict[str, Any]]
+
+
+def resolve_servers(settings: Settings) -> Resolved:
+    """Find (or start) each backend's server: settings with the URLs to use, each server, why one is unavailable.
+
+    Imported lazily: the servers package may start embedded servers and imports every driver.
+    """
+    from benchcore.servers import targets as server_targets
+
+    targets = server_targets.resolve_targets(settings)
+    servers = {t.backend: t.server for t in targets}
+    reasons = {t.backend: (None if t.available else t.reason) for t in targets}
+    return targets.apply(settings), servers, reasons
+
+
+def _environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
+    from benchcore.running.environment import capture_environment
+
+    return capture_environment(servers)
+
+
+@contextlib.contextmanager
+def pinned(cpus: tuple[int, ...] | None) -> Iterator[list[int] | None]:
+    """Pin this thread (and the worker threads it starts) to `cpus` for the run; restore afterwards.
+
+    On a small VM, client and server on the same or on different CPUs changes loopback latency
+    2-4x, so the affinity in force is recorded with every run.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    previous = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield sorted(os.sched_getaffinity(0))
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, previous)
+
+
+def run_benchmark(
+    spec: RunSpec,
+    settings: Settings,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    clock: Clock = time.perf_counter_ns,
+    tier_loader: TierLoader = load_tier,
+    resolve: Resolver = resolve_servers,
+    environment: EnvironmentFn = _environment,
+) -> Run:
+    """Measure every requested (tier, mode); never raises because a tier failed."""
+    cancel = cancel or threading.Event()
+    started = datetime.now(UTC)
+    with pinned(spec.cpus) as affinity:
+        timer_overhead = measure_timer_overhead(clock)
+        resolved, servers, reasons = resolve(settings)
+        available = {backend: reason is None for backend, reason in reasons.items()}
+        reporter = Reporter(on_progress, spec.ops * spec.trials * len(spec.tiers) * len(spec.modes), spec.trials)
+        results: list[TierResult] = []
+        for name in spec.tiers:
+            info = tier_info(name)
+            missing = [reasons[b] for b in info.needs if reasons.get(b)]
+            server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
+            for mode in spec.modes:
+                if cancel.is_set():
+                    reporter.skip(spec.ops * spec.trials)
+                    results.append(TierResult(tier=name, mode=mode, concurrency=spec.concurrency, description="",
+                                              status="cancelled", error="run cancelled before this tier started",
+                                              server=server))
+                    continue
+                session = TierSession(name, mode, spec, resolved, server=server, unavailable=missing[0] if missing
+                                      else None, available=available, loader=tier_loader, clock=clock,
+                                      reporter=reporter, cancel=cancel)
+                session.start()
+                for trial in range(1, spec.trials + 1):
+                    if session.finished:
+                        break
+                    session.run_trial(trial)
+                results.append(session.finish())
+    env = environment(servers)
+    env["timer_overhead_ns"] = timer_overhead
+    env["client_cpu_affinity"] = affinity
+    return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
+               status=run_status(results), spec=spec, environment=env, results=tuple(results),
+               timer_overhead_ns=timer_overhead)
+
+
+def run_status(results: list[TierResult]) -> RunStatus:
+    """complete: every (tier, mode) ok; partial: something was measured; failed: nothing was."""
+    if all(r.status == "ok" for r in results):
+        return "complete"
+    return "partial" if any(r.summary is not None and r.summary.ops > 0 for r in results) else "failed"

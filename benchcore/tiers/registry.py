@@ -1,0 +1,81 @@
+"""Every fact about a tier, in one place: everything else (validation, servers, charts, tests) derives from TIERS.
+
+Tier classes are imported lazily by `load_tier`, so a missing optional driver never breaks `import benchcore`
+and this module imports nothing heavier than the errors (models.py takes TIER_NAMES from here).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from benchcore.errors import ConfigError, TierUnavailable
+
+if TYPE_CHECKING:
+    from benchcore.tiers.base import AsyncTier, SyncTier
+
+MODES: tuple[str, ...] = ("sync", "async")
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    """What a tier is, without importing it."""
+
+    name: str
+    module: str
+    sync_class: str
+    async_class: str
+    # Servers the tier talks to, the one its results report first (TierResult.server).
+    backends: tuple[str, ...]
+    # Of those, the ones without which it cannot run (the in-process tier falls back to generated rows).
+    needs: tuple[str, ...]
+    is_cache: bool
+    summary: str  # a few words for pickers and legends; the classes' `description` says what one read does
+    color: str  # one hue per tier on every chart
+
+    @property
+    def server(self) -> str | None:
+        """The backend whose server the tier's results name; None for a tier that needs no server."""
+        return self.needs[0] if self.needs else None
+
+
+TIERS: tuple[TierInfo, ...] = (
+    TierInfo("postgres-orm", "benchcore.tiers.postgres", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
+             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8"),
+    TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
+             ("postgres",), False, "one SELECT on a held connection", "#72b7b2"),
+    TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
+             ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756"),
+    TierInfo("memcached", "benchcore.tiers.memcached", "MemcachedSyncTier", "MemcachedAsyncTier",
+             ("memcached", "postgres"), ("memcached", "postgres"), True, "Memcached cache-aside over PostgreSQL",
+             "#f58518"),
+    TierInfo("inprocess", "benchcore.tiers.inprocess", "InProcessSyncTier", "InProcessAsyncTier", ("postgres",),
+             (), True, "cachetools cache in the process", "#54a24b"),
+)
+TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
+_BY_NAME = {t.name: t for t in TIERS}
+
+
+def tier_info(name: str) -> TierInfo:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ConfigError(f"unknown tier {name!r}; valid tiers: {', '.join(TIER_NAMES)}") from None
+
+
+def tier_order(name: str) -> int:
+    """Display position: registry order; unknown names (stored by another version) go last."""
+    return TIER_NAMES.index(name) if name in _BY_NAME else len(TIER_NAMES)
+
+
+def load_tier(name: str, mode: str) -> type[SyncTier] | type[AsyncTier]:
+    info = tier_info(name)
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    try:
+        module = importlib.import_module(info.module)
+    except ImportError as exc:
+        raise TierUnavailable(f"{name}: driver not installed ({exc}); run pip install -r requirements.txt") from None
+    cls: type[SyncTier] | type[AsyncTier] = getattr(module, info.sync_class if mode == "sync" else info.async_class)
+    return cls
