@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchcore.models import Progress, Run, RunSpec, ServerInfo, TierResult, TrialResult
+from benchcore.models import Environment, Progress, Run, RunSpec, ServerInfo, TierResult, TrialResult
 from benchcore.results import stats
 from benchcore.running.workloads import make_keys
 from benchcore.settings import Settings
@@ -536,10 +536,11 @@ def _resolve(settings: Settings) -> tuple[Settings, dict[str, ServerInfo], dict[
     return targets.apply(settings), servers, reasons
 
 
-def _environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
+def _environment(servers: dict[str, ServerInfo], client_cpu_affinity: list[int] | None,
+                 timer_overhead_ns: float) -> Environment:
     from benchcore.running.environment import capture_environment
 
-    return capture_environment(servers)
+    return capture_environment(servers, client_cpu_affinity=client_cpu_affinity, timer_overhead_ns=timer_overhead_ns)
 
 
 def run_benchmark(
@@ -551,13 +552,12 @@ def run_benchmark(
     clock: Clock = time.perf_counter_ns,
     tier_loader: Callable[[str, str], type] = load_tier,
     resolve: Callable[[Settings], tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]] = _resolve,
-    environment: Callable[[dict[str, ServerInfo]], dict[str, Any]] = _environment,
+    environment: Callable[[dict[str, ServerInfo], list[int] | None, float], Environment] = _environment,
 ) -> Run:
     """Measure every requested (tier, mode); never raises because a tier failed."""
     cancel = cancel or threading.Event()
     with _pinned(spec.cpus) as affinity:
-        run = _run(spec, settings, on_progress, cancel, clock, tier_loader, resolve, environment)
-    run.environment["client_cpu_affinity"] = affinity
+        run = _run(spec, settings, on_progress, cancel, clock, tier_loader, resolve, environment, affinity)
     return run
 
 
@@ -584,7 +584,8 @@ def _pinned(cpus: tuple[int, ...] | None) -> Iterator[list[int] | None]:
 def _run(spec: RunSpec, settings: Settings, on_progress: ProgressFn | None, cancel: threading.Event, clock: Clock,
          tier_loader: Callable[[str, str], type],
          resolve: Callable[[Settings], tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]],
-         environment: Callable[[dict[str, ServerInfo]], dict[str, Any]]) -> Run:
+         environment: Callable[[dict[str, ServerInfo], list[int] | None, float], Environment],
+         client_cpu_affinity: list[int] | None) -> Run:
     started = datetime.now(UTC)
     timer_overhead = measure_timer_overhead(clock)
     resolved, servers, reasons = resolve(settings)
@@ -606,8 +607,7 @@ def _run(spec: RunSpec, settings: Settings, on_progress: ProgressFn | None, canc
                                           server=server))
                 continue
             results.append(engine.run_tier(name, mode, server, reason))
-    env = environment(servers)
-    env["timer_overhead_ns"] = timer_overhead
+    env = environment(servers, client_cpu_affinity, timer_overhead)
     ok = [r for r in results if r.status == "ok"]
     measured = [r for r in results if r.summary is not None and r.summary.ops > 0]
     status = "complete" if len(ok) == len(results) else ("partial" if measured else "failed")
