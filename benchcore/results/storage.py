@@ -6,7 +6,9 @@ and closes it again; threads of one process take turns through a lock per file. 
 in one transaction. When the file stays locked (or is unusable) save_or_spool() keeps the run in
 a spool directory next to it, imported at the start of the next write.
 
-Stored text (labels, errors, ...) always travels as bound parameters, never inside SQL text.
+Stored text (labels, errors, ...) always travels as bound parameters, never inside SQL text. The tables
+are written out in results/schema.py (older files are upgraded in one transaction on first open); rows
+come from results/codec.py and are inserted and selected by column name, never by position.
 """
 
 from __future__ import annotations
