@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -134,7 +135,8 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known})
+        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,67 @@ class ServerInfo:
     version: str = ""
 
 
+def _as_tuples(record: object, *names: str) -> None:
+    # A list passed for a tuple field would make two equal records compare unequal.
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, list):
+            object.__setattr__(record, name, tuple(value))
+
+
+@dataclass(frozen=True)
+class EmbeddedPlacement:
+    """Where an embedded server's threads may run (read from the OS) and the pin asked for (None = not pinned)."""
+
+    cpu_affinity: tuple[int, ...] | None = None
+    pinned_cpus: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "cpu_affinity", "pinned_cpus")
+
+
+@dataclass(frozen=True)
+class ServerEnvironment:
+    """One backend's server as a run recorded it; placement only for an embedded server benchcore started."""
+
+    kind: str = "unknown"
+    address: str = ""  # redacted
+    version: str = ""
+    placement: EmbeddedPlacement | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The machine, software and servers a run measured; built once (capture_environment), never edited.
+
+    Text fields are "" and the others None when not known (runs stored before a field existed).
+    `native` holds benchmarks/native.py's figures (JSON objects, attached with dataclasses.replace);
+    `extra` keeps stored keys this version does not know, so reading and saving a run loses nothing.
+    """
+
+    python: str = ""  # "CPython 3.11.7"
+    python_version: str = ""
+    python_implementation: str = ""
+    os: str = ""  # platform.platform()
+    os_system: str = ""
+    os_release: str = ""
+    machine_arch: str = ""
+    hostname: str = ""
+    cpu_model: str = ""
+    cpu_count: int | None = None
+    cpu_affinity: tuple[int, ...] | None = None  # CPUs the process could use when the run started
+    packages: Mapping[str, str] = field(default_factory=dict)  # driver/library -> version or "not installed"
+    benchcore_version: str = ""
+    servers: Mapping[str, ServerEnvironment] = field(default_factory=dict)  # backend -> its server
+    client_cpu_affinity: tuple[int, ...] | None = None  # CPUs the client ran on during the run (pinned or not)
+    timer_overhead_ns: float | None = None
+    native: tuple[Mapping[str, Any], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _as_tuples(self, "cpu_affinity", "client_cpu_affinity", "native")
+
+
 @dataclass(frozen=True)
 class TierResult:
     tier: str
@@ -193,7 +256,7 @@ class Run:
     finished_at: datetime
     status: RunStatus
     spec: RunSpec
-    environment: dict[str, Any]
+    environment: Environment
     results: tuple[TierResult, ...]
     timer_overhead_ns: float  # median cost of one clock() pair, measured in this run
 

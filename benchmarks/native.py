@@ -17,7 +17,7 @@ every round. The median of the per-round ratios python p50 / native p50 is the P
 
 Writes benchmarks/out/native.json (see NATIVE_FORMAT). With --save (the default) it also stores one benchcore
 run, labelled "native comparison", in the results database (BENCHCORE_DB / --db): the round whose ratios are
-nearest the per-pair medians, with that round's native figures in its environment under "native" (a list of
+nearest the per-pair medians, with that round's native figures in its environment (Environment.native: a list of
 {tier, mode, native_tool, native_command, native_p50_us, python_p50_us, ratio, median_ratio, ...}, where
 python_p50_us is that run's own p50). The dashboard shows them next to the tier wherever the run's table is.
 
@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -302,8 +303,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "median_ratio": round(_util.median(ratios[(tier, mode)]), 3),
             "round": chosen + 1, "rounds": rounds, "ops": ops, "keys": keys, "measured_at": measured_at,
         })
-    run = runs[chosen]
-    run.environment["native"] = attached
+    run = replace(runs[chosen], environment=replace(runs[chosen].environment, native=tuple(attached)))
     print()
     _util.print_table(["tier", "mode", "native tool", "native p50 µs", "benchcore p50 µs", "Python overhead ×"],
                       [[r["tier"], r["mode"], r["native_tool"], _util.fmt(r["native_p50_us"], 1),

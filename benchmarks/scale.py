@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/scale.py`: make the r
 
 import numpy as np
 
-from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, ServerInfo, TierResult, TrialResult
+from benchcore.models import MODES, TIER_NAMES, Environment, Run, RunSpec, ServerInfo, TierResult, TrialResult
 from benchcore.results import stats
 from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
@@ -100,7 +100,7 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "runs": len(runs), "summ
 """
 
 
-def synthetic_run(i: int, total: int, per_trial: int, rng: np.random.Generator, env: dict[str, Any],
+def synthetic_run(i: int, total: int, per_trial: int, rng: np.random.Generator, env: Environment,
                   descriptions: dict[tuple[str, str], str], now: datetime) -> Run:
     spec = RunSpec(label=f"nightly #{i}" if i % 3 else "")
     results = []
@@ -124,7 +124,7 @@ def synthetic_run(i: int, total: int, per_trial: int, rng: np.random.Generator, 
                status="complete", spec=spec, environment=env, results=tuple(results), timer_overhead_ns=60.0)
 
 
-def big_run(samples: int, rng: np.random.Generator, env: dict[str, Any], description: str) -> Run:
+def big_run(samples: int, rng: np.random.Generator, env: Environment, description: str) -> Run:
     spec = RunSpec(tiers=("inprocess",), modes=("sync",), ops=samples, trials=1, label="1M samples")
     lat = (800 * rng.lognormal(0.0, 0.3, samples)).astype(np.int64)
     summary = stats.summarize(lat, int(lat.sum()), 0, samples, 0)

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from benchcore.errors import BenchError
+from benchcore.models import Environment
 from benchcore.running.jobs import JobRegistry
 from benchcore.settings import Settings
 from benchcore.views.presentation import NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, RESULT_COLUMNS
@@ -92,7 +93,7 @@ def guarded(body: Callable[[], None], what: str = "this page") -> None:
 
 
 def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str],
-                   environment: dict[str, Any] | None = None) -> None:
+                   environment: Environment | None = None) -> None:
     """One table per mode; with native figures in the run's environment, they sit next to their tier."""
     from benchcore.views.presentation import native_caption, native_figures, results_table
 

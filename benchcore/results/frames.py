@@ -8,7 +8,6 @@ from the column constants below, and cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -16,18 +15,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchcore.models import Run, Stats, TierResult
-from benchcore.running.environment import machine_summary
+from benchcore.models import Run
+from benchcore.results import codec
 
 TEXT = "str"  # pandas' string dtype (NaN for missing)
 INT = "int64"
 NULLABLE_INT = "Int64"  # pandas' nullable integer: a failed tier has no ops/hits
 FLOAT = "float64"
+BOOL = "bool"
 UTC_TIME = "datetime64[us, UTC]"
-
-STATS_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
-_COUNTS = ("ops", "errors", "hits", "misses")
-_STATS_DTYPES = {name: (NULLABLE_INT if name in _COUNTS else FLOAT) for name in STATS_COLUMNS}
 
 # Column name -> dtype, in display order.
 SUMMARY_COLUMNS: dict[str, str] = {
@@ -41,7 +37,20 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "status": TEXT,
     "error": TEXT,
     "description": TEXT,
-    **_STATS_DTYPES,
+    "ops": NULLABLE_INT,
+    "errors": NULLABLE_INT,
+    "hits": NULLABLE_INT,
+    "misses": NULLABLE_INT,
+    "mean_us": FLOAT,
+    "stddev_us": FLOAT,
+    "min_us": FLOAT,
+    "p50_us": FLOAT,
+    "p90_us": FLOAT,
+    "p99_us": FLOAT,
+    "p999_us": FLOAT,
+    "max_us": FLOAT,
+    "ops_per_sec": FLOAT,
+    "wall_s": FLOAT,
     "server_kind": TEXT,
     "server_address": TEXT,
     "server_version": TEXT,
@@ -68,6 +77,11 @@ RUN_COLUMNS: dict[str, str] = {
     "concurrency": INT,
     "trials": INT,
     "keys": INT,
+    "distribution": TEXT,
+    "warmup": INT,
+    "cold": BOOL,
+    "seed": INT,
+    "cache_capacity": NULLABLE_INT,  # <NA> = the key space
     "machine": TEXT,  # environment.machine_summary()
     "timer_overhead_ns": FLOAT,
 }
@@ -93,30 +107,11 @@ def build_frame(rows: Iterable[Sequence[Any]], columns: dict[str, str]) -> pd.Da
     return pd.DataFrame({name: _column(vals, columns[name]) for name, vals in zip(names, by_column, strict=True)})
 
 
-def stats_values(stats: Stats | None) -> tuple[Any, ...]:
-    """Stats as plain Python values in STATS_COLUMNS order; all None when nothing was measured."""
-    if stats is None:
-        return (None,) * len(STATS_COLUMNS)
-    values = []
-    for name in STATS_COLUMNS:
-        v = getattr(stats, name)
-        values.append(None if v is None else (int(v) if _STATS_DTYPES[name] == NULLABLE_INT else float(v)))
-    return tuple(values)
-
-
-def result_rows(result: TierResult) -> list[tuple[Any, ...]]:
-    """One tuple in RESULT_COLUMNS order for the pooled summary (trial 0), then one per trial."""
-    head = (result.tier, result.mode, int(result.concurrency))
-    tail_meta = (result.status, result.error, result.description)
-    server = (result.server.kind, result.server.address, result.server.version)
-    rows = [(*head, 0, *tail_meta, *stats_values(result.summary), *server)]
-    rows += [(*head, int(t.trial), *tail_meta, *stats_values(t.stats), *server) for t in result.trials]
-    return rows
-
-
 def summary_rows(run: Run) -> list[tuple[Any, ...]]:
+    """One tuple in SUMMARY_COLUMNS order per record of codec.result_records."""
     prefix = (run.run_id, run.started_at, run.label)
-    return [(*prefix, *row) for result in run.results for row in result_rows(result)]
+    return [(*prefix, *codec.ordered(record, RESULT_COLUMNS))
+            for result in run.results for record in codec.result_records(result)]
 
 
 def summary_frame(run: Run, pooled_only: bool = False) -> pd.DataFrame:
@@ -141,8 +136,9 @@ def samples_from_parts(keys: Sequence[tuple[str, str, str, int, int]], arrays: S
     codes = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)
     latency = np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]) if arrays else np.empty(0, np.int64)
     data: dict[str, pd.Series] = {}
-    for i, name in enumerate(("run_id", "tier", "mode")):
-        data[name] = _text_column(codes, [k[i] for k in keys])
+    data["run_id"] = _text_column(codes, [k[0] for k in keys])
+    data["tier"] = _text_column(codes, [k[1] for k in keys])
+    data["mode"] = _text_column(codes, [k[2] for k in keys])
     data["concurrency"] = pd.Series(np.array([k[3] for k in keys], dtype=np.int64)[codes])
     data["trial"] = pd.Series(np.array([k[4] for k in keys], dtype=np.int64)[codes])
     data["latency_ns"] = pd.Series(latency)
@@ -161,18 +157,10 @@ def samples_frame(run: Run) -> pd.DataFrame:
     return samples_from_parts(keys, arrays)
 
 
-def run_row(run: Run, machine: str) -> tuple[Any, ...]:
-    """A Run as one tuple in RUN_COLUMNS order (what RunRepository stores for listing)."""
-    spec = run.spec
-    return (run.run_id, run.started_at, run.finished_at, run.status, run.label, ",".join(spec.tiers),
-            ",".join(spec.modes), spec.ops, spec.concurrency, spec.trials, spec.keys, machine,
-            float(run.timer_overhead_ns))
-
-
 def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     """In-memory runs as list_runs() shows stored ones: newest first."""
-    ordered = sorted(runs, key=lambda r: (_utc_key(r.started_at), r.run_id), reverse=True)
-    return build_frame([run_row(r, machine_summary(r.environment)) for r in ordered], RUN_COLUMNS)
+    newest_first = sorted(runs, key=lambda r: (_utc_key(r.started_at), r.run_id), reverse=True)
+    return build_frame([codec.ordered(codec.run_record(r), list(RUN_COLUMNS)) for r in newest_first], RUN_COLUMNS)
 
 
 def _utc_key(when: datetime) -> pd.Timestamp:

@@ -6,7 +6,9 @@ and closes it again; threads of one process take turns through a lock per file. 
 in one transaction. When the file stays locked (or is unusable) save_or_spool() keeps the run in
 a spool directory next to it, imported at the start of the next write.
 
-Stored text (labels, errors, ...) always travels as bound parameters, never inside SQL text.
+Stored text (labels, errors, ...) always travels as bound parameters, never inside SQL text. The tables
+are written out in results/schema.py (older files are upgraded in one transaction on first open); rows
+come from results/codec.py and are inserted and selected by column name, never by position.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,64 +33,26 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, RunSpec, ServerInfo, Stats, TierResult, TrialResult
-from benchcore.results import frames
-from benchcore.running.environment import machine_summary
+from benchcore.models import Run, RunSpec
+from benchcore.results import codec, frames, schema
+from benchcore.results.schema import SCHEMA_VERSION
 from benchcore.urls import REDACTED, redact
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-# Schema history: bump SCHEMA_VERSION for every change and add the step to _MIGRATIONS.
-#   1  benchcore 0.1.0: meta(key, value); runs; results (trial 0 = pooled summary, 1..K = trials);
-#      sample_values(result_id, latency_ns) and the view samples(run_id, tier, mode, concurrency,
-#      trial, latency_ns). Timestamps are TIMESTAMP holding UTC.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}  # version v -> statements that turn v into v + 1
-
-SPOOL_VERSION = 1  # format of <db>.spool/<run_id>.json (+ .npz with the samples)
+# Format of <db>.spool/<run_id>.json (+ .npz with the samples): 2 = codec.run_to_dict; 1 (benchcore 0.1.0) is
+# still read, since a spooled run may wait for an upgrade.
+SPOOL_VERSION = 2
+_SPOOL_READABLE = (1, 2)
 
 # DuckDB's messages when another process (or a differently configured connection) holds the file.
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "different configuration")
 _SAMPLES_INPUT = "benchcore_samples_input"  # name of the Arrow table registered for the bulk insert
 
-_SQL_TYPES = {frames.TEXT: "VARCHAR", frames.INT: "BIGINT", frames.NULLABLE_INT: "BIGINT", frames.FLOAT: "DOUBLE",
-              frames.UTC_TIME: "TIMESTAMP"}
-_NOT_NULL_RESULT = {"tier", "mode", "concurrency", "trial", "status"}
-
-
-def _columns_sql(columns: dict[str, str], not_null: set[str]) -> str:
-    return ",\n  ".join(
-        f"{name} {_SQL_TYPES[dtype]}{' NOT NULL' if name in not_null else ''}" for name, dtype in columns.items()
-    )
-
-
-_RESULT_DTYPES = {name: frames.SUMMARY_COLUMNS[name] for name in frames.RESULT_COLUMNS}
-_SCHEMA = (
-    "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-    f"""CREATE TABLE runs (
-  {_columns_sql(frames.RUN_COLUMNS, set(frames.RUN_COLUMNS) - {"timer_overhead_ns"})},
-  spec VARCHAR NOT NULL,
-  environment VARCHAR NOT NULL,
-  PRIMARY KEY (run_id)
-)""",
-    f"""CREATE TABLE results (
-  result_id BIGINT NOT NULL UNIQUE,
-  run_id VARCHAR NOT NULL,
-  {_columns_sql(_RESULT_DTYPES, _NOT_NULL_RESULT)},
-  PRIMARY KEY (run_id, tier, mode, concurrency, trial)
-)""",
-    # Samples are keyed by a small integer: a million VARCHAR keys per run cost ~3x the insert time.
-    "CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL)",
-    """CREATE VIEW samples AS
-  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns
-  FROM sample_values s JOIN results r USING (result_id)""",
-)
-
-_RUN_COLS = ", ".join(frames.RUN_COLUMNS)
-_RESULT_COLS = ", ".join(frames.RESULT_COLUMNS)
-_SUMMARY_SELECT = ", ".join(
-    f"u.{c}" if c in ("started_at", "label") else f"r.{c}" for c in frames.SUMMARY_COLUMNS
-)
+_RUN_INSERT = f"INSERT INTO runs ({', '.join(schema.RUN_COLUMNS)}) VALUES ({', '.join('?' * len(schema.RUN_COLUMNS))})"
+_RESULT_VALUES = "(" + ", ".join("?" * len(schema.RESULT_COLUMNS)) + ")"
+_RUN_HEAD = ("run_id", "started_at", "finished_at", "status", "label", "timer_overhead_ns", "spec", "environment")
+_SUMMARY_SELECT = ", ".join(f"u.{c}" if c in ("started_at", "label") else f"r.{c}" for c in frames.SUMMARY_COLUMNS)
 
 _PATH_LOCKS: dict[str, threading.RLock] = {}
 _PATH_LOCKS_GUARD = threading.Lock()
@@ -124,10 +87,6 @@ def _scrub_urls(text: str | None) -> str | None:
 def _utc_naive(when: datetime) -> datetime:
     # TIMESTAMP columns hold UTC; an aware value bound as a parameter would become TIMESTAMPTZ.
     return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
-
-
-def _utc_aware(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _json_default(value: Any) -> Any:
@@ -260,7 +219,7 @@ class RunRepository:
             if not write:
                 return None
             with _transaction(con):
-                for statement in _SCHEMA:
+                for statement in schema.CREATE:
                     con.execute(statement)
                 con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             return SCHEMA_VERSION
@@ -278,15 +237,27 @@ class RunRepository:
                 "another file with --db / BENCHCORE_DB."
             )
         if version < SCHEMA_VERSION and write:
-            with _transaction(con):
-                for v in range(version, SCHEMA_VERSION):
-                    if v not in _MIGRATIONS:
-                        raise StorageError(f"{self.path}: no upgrade from schema version {v}")
-                    for statement in _MIGRATIONS[v]:
-                        con.execute(statement)
-                con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+            self._migrate(con, version)
             version = SCHEMA_VERSION
         return version
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, version: int) -> None:
+        """Upgrade a file from `version` to SCHEMA_VERSION in one transaction: all steps, or none."""
+        missing = [v for v in range(version, SCHEMA_VERSION) if v not in schema.MIGRATIONS]
+        if missing:
+            raise StorageError(f"{self.path}: benchcore has no upgrade from schema version {missing[0]}; "
+                               "it is left untouched.")
+        try:
+            with _transaction(con):
+                for v in range(version, SCHEMA_VERSION):
+                    for statement in schema.MIGRATIONS[v]:
+                        con.execute(statement)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        except duckdb.Error as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]  # DuckDB adds lines pointing at the SQL
+            raise StorageError(f"cannot upgrade {self.path} from schema version {version} to {SCHEMA_VERSION} "
+                               f"({reason}); it is left at version {version}, unchanged.") from exc
+        log.info("upgraded %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     @contextmanager
     def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -309,35 +280,32 @@ class RunRepository:
     def _insert_run(self, con: duckdb.DuckDBPyConnection, run: Run) -> None:
         if self._exists(con, run.run_id):
             raise RunExists(f"run {run.run_id} is already stored in {self.path}")
-        row = list(frames.run_row(run, machine_summary(run.environment)))
-        row[1], row[2] = _utc_naive(run.started_at), _utc_naive(run.finished_at)
-        marks = ", ".join("?" * (len(row) + 2))
-        con.execute(f"INSERT INTO runs ({_RUN_COLS}, spec, environment) VALUES ({marks})",
-                    [*row, _dumps(run.spec.to_dict()), _scrub_urls(_dumps(run.environment))])
+        document = codec.run_to_dict(run)
+        record = codec.run_record(run)
+        record.update(started_at=_utc_naive(run.started_at), finished_at=_utc_naive(run.finished_at),
+                      spec=_dumps(document["config"]), environment=_scrub_urls(_dumps(document["environment"])))
+        con.execute(_RUN_INSERT, list(codec.ordered(record, schema.RUN_COLUMNS)))
 
-        next_id = con.execute("SELECT coalesce(max(result_id), 0) + 1 FROM results").fetchone()[0]
-        address_at = frames.RESULT_COLUMNS.index("server_address")
-        error_at = frames.RESULT_COLUMNS.index("error")
-        result_rows: list[list[Any]] = []
+        first_id = con.execute("SELECT coalesce(max(result_id), 0) + 1 FROM results").fetchone()
+        next_id = int(first_id[0]) if first_id else 1
+        rows: list[tuple[Any, ...]] = []
         sample_ids: list[int] = []
         sample_arrays: list[np.ndarray] = []
         for result in run.results:
-            trial_samples = [None, *(t.samples for t in result.trials)]  # row 0 is the pooled summary
-            for values, samples in zip(frames.result_rows(result), trial_samples, strict=True):
-                values = list(values)
-                values[address_at] = redact(values[address_at] or "")
-                values[error_at] = _scrub_urls(values[error_at])
-                result_rows.append([next_id, run.run_id, *values])
+            trial_samples = [None, *(t.samples for t in result.trials)]  # record 0 is the pooled summary
+            for values, samples in zip(codec.result_records(result), trial_samples, strict=True):
+                values.update(result_id=next_id, run_id=run.run_id, error=_scrub_urls(values["error"]),
+                              server_address=redact(values["server_address"] or ""))
+                rows.append(codec.ordered(values, schema.RESULT_COLUMNS))
                 if samples is not None:
                     sample_ids.append(next_id)
                     sample_arrays.append(_as_samples(samples))
                 next_id += 1
         # One multi-row VALUES per chunk: executemany costs ~0.5 ms per row in DuckDB.
-        for start in range(0, len(result_rows), 100):
-            chunk = result_rows[start:start + 100]
-            marks = ", ".join(["(" + ", ".join("?" * len(chunk[0])) + ")"] * len(chunk))
-            con.execute(f"INSERT INTO results (result_id, run_id, {_RESULT_COLS}) VALUES {marks}",
-                        [v for row in chunk for v in row])
+        for start in range(0, len(rows), 100):
+            chunk = rows[start:start + 100]
+            con.execute(f"INSERT INTO results ({', '.join(schema.RESULT_COLUMNS)}) VALUES "
+                        + ", ".join([_RESULT_VALUES] * len(chunk)), [v for row in chunk for v in row])
         self._insert_samples(con, sample_ids, sample_arrays)
 
     def _insert_samples(self, con: duckdb.DuckDBPyConnection, ids: list[int], arrays: list[np.ndarray]) -> None:
@@ -372,7 +340,7 @@ class RunRepository:
             if not self._exists(con, run_id):
                 raise self._not_found(run_id)
             lo, hi = con.execute("SELECT min(result_id), max(result_id) FROM results WHERE run_id = ?",
-                                 [run_id]).fetchone()
+                                 [run_id]).fetchone() or (None, None)
             if lo is not None:
                 # The range lets DuckDB skip other runs' row groups; the IN keeps it exact.
                 con.execute("DELETE FROM sample_values WHERE result_id BETWEEN ? AND ? AND result_id IN "
@@ -394,14 +362,14 @@ class RunRepository:
         """Keep run in <db>.spool/<run_id>.json + .npz; the .json appears last, so it marks a complete file."""
         self.spool_dir.mkdir(exist_ok=True)  # never creates a missing database directory
         json_path, npz_path = self._spool_files(run.run_id)
-        arrays = {f"r{i}_t{j}": _as_samples(t.samples)
+        arrays = {codec.sample_key(i, j): _as_samples(t.samples)
                   for i, result in enumerate(run.results) for j, t in enumerate(result.trials)}
         tmp = npz_path.with_suffix(".npz.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub fears a key named allow_pickle
         os.replace(tmp, npz_path)
         tmp = json_path.with_suffix(".json.tmp")
-        tmp.write_text(_scrub_urls(_dumps({"spool_version": SPOOL_VERSION, "run": run_to_dict(run)})) or "",
+        tmp.write_text(_scrub_urls(_dumps({"spool_version": SPOOL_VERSION, "run": codec.run_to_dict(run)})) or "",
                        encoding="utf-8")
         os.replace(tmp, json_path)
         return json_path
@@ -477,7 +445,8 @@ class RunRepository:
         with self._connection(write=False) as con:
             if con is None:
                 return frames.build_frame([], frames.RUN_COLUMNS)
-            rows = con.execute(f"SELECT {_RUN_COLS} FROM runs ORDER BY started_at DESC, run_id DESC").fetchall()
+            rows = con.execute(f"SELECT {', '.join(frames.RUN_COLUMNS)} FROM runs "
+                               "ORDER BY started_at DESC, run_id DESC").fetchall()
         return frames.build_frame(rows, frames.RUN_COLUMNS)
 
     def summaries(self, run_ids: str | Sequence[str] | None = None, pooled_only: bool = True) -> pd.DataFrame:
@@ -540,25 +509,22 @@ class RunRepository:
         """Rebuild a stored Run; without samples each trial's samples array is empty."""
         with self._connection(write=False) as con:
             row = None if con is None else con.execute(
-                f"SELECT {_RUN_COLS}, spec, environment FROM runs WHERE run_id = ?", [run_id]).fetchone()
+                f"SELECT {', '.join(_RUN_HEAD)} FROM runs WHERE run_id = ?", [run_id]).fetchone()
             if row is None:
                 raise self._not_found(run_id)
             assert con is not None
-            result_rows = con.execute(f"SELECT result_id, {_RESULT_COLS} FROM results WHERE run_id = ? "
-                                      "ORDER BY result_id", [run_id]).fetchall()
-            trial_ids = [r[0] for r in result_rows if r[1 + frames.RESULT_COLUMNS.index("trial")] > 0]
+            cursor = con.execute(f"SELECT {', '.join(schema.RESULT_COLUMNS)} FROM results WHERE run_id = ? "
+                                 "ORDER BY result_id", [run_id])
+            names = [d[0] for d in cursor.description or ()]
+            records = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            trial_ids = [rec["result_id"] for rec in records if rec["trial"] > 0]
             arrays = _sample_arrays(con, trial_ids) if with_samples else {}
-        run = dict(zip((*frames.RUN_COLUMNS, "spec", "environment"), row, strict=True))
-        return Run(
-            run_id=run["run_id"],
-            started_at=_utc_aware(run["started_at"]),
-            finished_at=_utc_aware(run["finished_at"]),
-            status=run["status"],
-            spec=RunSpec.from_dict({**json.loads(run["spec"]), "label": run["label"]}),
-            environment=json.loads(run["environment"]),
-            results=_rebuild_results(result_rows, arrays),
-            timer_overhead_ns=run["timer_overhead_ns"],
-        )
+        head = dict(zip(_RUN_HEAD, row, strict=True))
+        # The label column is the truth (rename() updates both); the spec JSON holds everything else.
+        head["config"] = {**json.loads(head.pop("spec")), "label": head["label"]}
+        head["environment"] = json.loads(head["environment"])
+        results = codec.results_from_records(records, [arrays.get(rec["result_id"]) for rec in records])
+        return codec.build_run(head, results)
 
 
 def _sample_arrays(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, np.ndarray]:
@@ -577,100 +543,10 @@ def _sample_arrays(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dic
     return {i: lat[a:b] for i, a, b in zip(result_ids, lo, hi, strict=True)}
 
 
-def _stats(values: Sequence[Any]) -> Stats | None:
-    named = dict(zip(frames.STATS_COLUMNS, values, strict=True))
-    return None if named["ops"] is None else Stats(**named)
-
-
-def _rebuild_results(rows: list[tuple[Any, ...]], arrays: dict[int, np.ndarray]) -> tuple[TierResult, ...]:
-    """Rows ordered by result_id: each trial-0 row starts a TierResult, trial rows follow it."""
-    col = {name: i + 1 for i, name in enumerate(frames.RESULT_COLUMNS)}  # +1: result_id comes first
-    stats_at = slice(col[frames.STATS_COLUMNS[0]], col[frames.STATS_COLUMNS[-1]] + 1)
-    results: list[TierResult] = []
-    current: dict[str, Any] | None = None
-    trials: list[TrialResult] = []
-
-    def flush() -> None:
-        if current is not None:
-            results.append(TierResult(**current, trials=tuple(trials)))
-
-    for row in rows:
-        if row[col["trial"]] == 0:
-            flush()
-            trials = []
-            current = {
-                "tier": row[col["tier"]], "mode": row[col["mode"]], "concurrency": row[col["concurrency"]],
-                "description": row[col["description"]], "status": row[col["status"]], "error": row[col["error"]],
-                "summary": _stats(row[stats_at]),
-                "server": ServerInfo(kind=row[col["server_kind"]], address=row[col["server_address"]],
-                                     version=row[col["server_version"]]),
-            }
-        else:
-            stats = _stats(row[stats_at])
-            trials.append(TrialResult(trial=row[col["trial"]], stats=stats,  # type: ignore[arg-type]
-                                      samples=arrays.get(row[0], np.empty(0, dtype=np.int64))))
-    flush()
-    return tuple(results)
-
-
-# ---- spool file format -------------------------------------------------------------------------
-
-
-def run_to_dict(run: Run) -> dict[str, Any]:
-    """A Run without its samples as JSON-ready data (the spool file; also handy for debugging)."""
-    return {
-        "run_id": run.run_id,
-        "started_at": _utc_aware(run.started_at).isoformat(),
-        "finished_at": _utc_aware(run.finished_at).isoformat(),
-        "status": run.status,
-        "spec": run.spec.to_dict(),
-        "environment": run.environment,
-        "timer_overhead_ns": run.timer_overhead_ns,
-        "results": [
-            {
-                "tier": r.tier, "mode": r.mode, "concurrency": r.concurrency, "description": r.description,
-                "status": r.status, "error": r.error,
-                "summary": None if r.summary is None else asdict(r.summary),
-                "server": asdict(r.server),
-                "trials": [{"trial": t.trial, "stats": None if t.stats is None else asdict(t.stats)}
-                           for t in r.trials],
-            }
-            for r in run.results
-        ],
-    }
-
-
-def run_from_dict(data: dict[str, Any], samples: dict[str, np.ndarray] | None = None) -> Run:
-    """Inverse of run_to_dict; samples maps 'r<result index>_t<trial index>' to arrays."""
-    samples = samples or {}
-    results = []
-    for i, r in enumerate(data["results"]):
-        trials = tuple(
-            TrialResult(trial=t["trial"], stats=Stats(**t["stats"]) if t["stats"] else None,  # type: ignore[arg-type]
-                        samples=samples.get(f"r{i}_t{j}", np.empty(0, dtype=np.int64)))
-            for j, t in enumerate(r["trials"])
-        )
-        results.append(TierResult(
-            tier=r["tier"], mode=r["mode"], concurrency=r["concurrency"], description=r["description"],
-            status=r["status"], error=r["error"], summary=Stats(**r["summary"]) if r["summary"] else None,
-            trials=trials, server=ServerInfo(**r["server"]),
-        ))
-    return Run(
-        run_id=data["run_id"],
-        started_at=datetime.fromisoformat(data["started_at"]),
-        finished_at=datetime.fromisoformat(data["finished_at"]),
-        status=data["status"],
-        spec=RunSpec.from_dict(data["spec"]),
-        environment=data["environment"],
-        results=tuple(results),
-        timer_overhead_ns=data["timer_overhead_ns"],
-    )
-
-
 def _read_spool(json_path: Path, npz_path: Path) -> Run:
     doc = json.loads(json_path.read_text(encoding="utf-8"))
-    if doc.get("spool_version") != SPOOL_VERSION:
+    if doc.get("spool_version") not in _SPOOL_READABLE:
         raise ValueError(f"unknown spool format {doc.get('spool_version')!r}")
     with np.load(npz_path, allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
-    return run_from_dict(doc["run"], arrays)
+    return codec.run_from_dict(doc["run"], arrays)

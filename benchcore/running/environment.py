@@ -7,11 +7,11 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Mapping, Sequence
 from importlib import metadata
-from typing import Any
 
 import benchcore
-from benchcore.models import ServerInfo
+from benchcore.models import EmbeddedPlacement, Environment, ServerEnvironment, ServerInfo
 from benchcore.urls import redact
 
 NOT_INSTALLED = "not installed"
@@ -88,45 +88,51 @@ def cpu_affinity() -> list[int] | None:
         return None
 
 
-def capture_environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
-    """A JSON-ready description of this host, its software and the servers the run reached.
+def capture_environment(servers: Mapping[str, ServerInfo], *, client_cpu_affinity: Sequence[int] | None = None,
+                        timer_overhead_ns: float | None = None) -> Environment:
+    """This host, its software and the servers the run reached, with what the runner measured.
 
-    Only JSON types (str, int, list, dict, None) so a stored run loads back equal. Server addresses
-    are redacted again here: a password must never reach the results database.
+    Everything comes in as arguments or is read now, so the record is complete when built. Server
+    addresses are redacted again here: a password must never reach the results database.
     """
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "python_version": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "os": platform.platform(),
-        "os_system": platform.system(),
-        "os_release": platform.release(),
-        "machine_arch": platform.machine(),
-        "hostname": socket.gethostname(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": cpu_affinity(),
-        "packages": package_versions(),
-        "benchcore": benchcore.__version__,
-        "servers": {
-            name: {"kind": info.kind, "address": redact(info.address), "version": info.version,
-                   **_embedded_placement(name, info)}
+    affinity = cpu_affinity()
+    return Environment(
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        python_version=platform.python_version(),
+        python_implementation=platform.python_implementation(),
+        os=platform.platform(),
+        os_system=platform.system(),
+        os_release=platform.release(),
+        machine_arch=platform.machine(),
+        hostname=socket.gethostname(),
+        cpu_model=cpu_model(),
+        cpu_count=os.cpu_count(),
+        cpu_affinity=None if affinity is None else tuple(affinity),
+        packages=package_versions(),
+        benchcore_version=benchcore.__version__,
+        servers={
+            name: ServerEnvironment(kind=info.kind, address=redact(info.address), version=info.version,
+                                    placement=_embedded_placement(name, info))
             for name, info in sorted(servers.items())
         },
-    }
+        client_cpu_affinity=None if client_cpu_affinity is None else tuple(client_cpu_affinity),
+        timer_overhead_ns=None if timer_overhead_ns is None else float(timer_overhead_ns),
+    )
 
 
-def _embedded_placement(backend: str, info: ServerInfo) -> dict[str, Any]:
+def _embedded_placement(backend: str, info: ServerInfo) -> EmbeddedPlacement | None:
     """For a server benchcore started: the CPUs its threads may run on (read from the OS now) and the pin asked
-    for (Settings.server_cpus; None = not pinned). Nothing for external servers: benchcore never moves those."""
+    for (Settings.server_cpus; None = not pinned). None for external servers: benchcore never moves those."""
     if info.kind != "embedded":
-        return {}
+        return None
     from benchcore.servers import embedded  # imports no driver and starts nothing
 
     server = embedded.running(backend) if backend in embedded.BACKENDS else None
     if server is None or server.address != redact(info.address):
-        return {}
-    return {"cpu_affinity": embedded.affinity(server), "pinned_cpus": list(server.cpus) if server.cpus else None}
+        return None
+    threads = embedded.affinity(server)
+    return EmbeddedPlacement(cpu_affinity=None if threads is None else tuple(threads),
+                             pinned_cpus=tuple(server.cpus) if server.cpus else None)
 
 
 def _short_cpu(model: str) -> str:
@@ -142,23 +148,22 @@ def _short_release(system: str, release: str) -> str:
     return release
 
 
-def machine_summary(env: dict[str, Any]) -> str:
-    """One line naming the machine: 'Intel Xeon Gold 6148 @ 2.40GHz x2, Linux 6.1, Python 3.11.7'."""
-    if not env:
+def machine_summary(env: Environment) -> str:
+    """One line naming the machine: 'Intel Xeon Gold 6148 @ 2.40GHz x2, Linux 6.1, Python 3.11.7'; "" if unknown."""
+    if not (env.cpu_model or env.cpu_count or env.os_system or env.python_version):
         return ""
     parts: list[str] = []
-    cpu = _short_cpu(str(env.get("cpu_model") or "unknown CPU"))
-    count, affinity = env.get("cpu_count"), env.get("cpu_affinity")
+    cpu = _short_cpu(env.cpu_model or "unknown CPU")
+    count, affinity = env.cpu_count, env.cpu_affinity
     if count:
         cpu += f" x{count}"
-    if isinstance(affinity, list) and count and 0 < len(affinity) < count:
+    if affinity is not None and count and 0 < len(affinity) < count:
         cpu += f" (pinned to {len(affinity)})"
     parts.append(cpu)
-    system = str(env.get("os_system") or "")
-    if system:
-        parts.append(f"{system} {_short_release(system, str(env.get('os_release') or ''))}".strip())
-    version = env.get("python_version")
-    if version:
-        implementation = env.get("python_implementation") or "CPython"
-        parts.append(f"Python {version}" if implementation == "CPython" else f"{implementation} {version}")
+    if env.os_system:
+        parts.append(f"{env.os_system} {_short_release(env.os_system, env.os_release)}".strip())
+    if env.python_version:
+        implementation = env.python_implementation or "CPython"
+        parts.append(f"Python {env.python_version}" if implementation == "CPython"
+                     else f"{implementation} {env.python_version}")
     return ", ".join(parts)

@@ -13,9 +13,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
-from benchcore.models import Run, RunSpec, RunStatus, ServerInfo, TierResult
+from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult
 from benchcore.running.engine import TierLoader, TierSession
 from benchcore.running.loops import Clock, measure_timer_overhead
 from benchcore.running.progress import ProgressFn, Reporter
@@ -24,7 +23,7 @@ from benchcore.tiers.registry import load_tier, tier_info
 
 Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
 Resolver = Callable[[Settings], Resolved]
-EnvironmentFn = Callable[[dict[str, ServerInfo]], dict[str, Any]]
+EnvironmentFn = Callable[[dict[str, ServerInfo], list[int] | None, float], Environment]
 
 
 def resolve_servers(settings: Settings) -> Resolved:
@@ -40,10 +39,11 @@ def resolve_servers(settings: Settings) -> Resolved:
     return targets.apply(settings), servers, reasons
 
 
-def _environment(servers: dict[str, ServerInfo]) -> dict[str, Any]:
+def _environment(servers: dict[str, ServerInfo], client_cpu_affinity: list[int] | None,
+                 timer_overhead_ns: float) -> Environment:
     from benchcore.running.environment import capture_environment
 
-    return capture_environment(servers)
+    return capture_environment(servers, client_cpu_affinity=client_cpu_affinity, timer_overhead_ns=timer_overhead_ns)
 
 
 @contextlib.contextmanager
@@ -106,9 +106,7 @@ def run_benchmark(
                         break
                     session.run_trial(trial)
                 results.append(session.finish())
-    env = environment(servers)
-    env["timer_overhead_ns"] = timer_overhead
-    env["client_cpu_affinity"] = affinity
+    env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),
                timer_overhead_ns=timer_overhead)

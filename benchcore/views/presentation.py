@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchcore.models import MODES, Progress
+from benchcore.models import MODES, Environment, Progress
 from benchcore.tiers.registry import tier_order
 
 NOISE_FLOOR = 0.05
@@ -40,7 +40,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "hits/misses",
     "description",
 )
-# Added after "p50" when the run carries native figures (benchmarks/native.py --save): environment["native"].
+# Added after "p50" when the run carries native figures (benchmarks/native.py --save): Environment.native.
 NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL = "native p50 (µs)", "Python/native", "native tool"
 NATIVE_COLUMNS: tuple[str, ...] = (NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL)
 _STAT_OF = {
@@ -91,14 +91,11 @@ def hits_misses(hits: Any, misses: Any) -> str:
     return f"{h:,} / {m:,}"
 
 
-def native_figures(environment: Mapping[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
-    """(tier, mode) -> the native measurement stored with a run (environment["native"], written by
+def native_figures(environment: Environment | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(tier, mode) -> the native measurement stored with a run (Environment.native, attached by
     benchmarks/native.py --save); {} when there is none. Entries without a positive native_p50_us are skipped."""
-    entries = (environment or {}).get("native")
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    if not isinstance(entries, list):
-        return out
-    for entry in entries:
+    for entry in environment.native if environment is not None else ():
         if not isinstance(entry, Mapping):
             continue
         value = entry.get("native_p50_us")
@@ -262,14 +259,31 @@ def _server_versions(summaries: pd.DataFrame, run_id: str) -> dict[str, str]:
     return out
 
 
+def _capacity(run: Mapping[str, Any]) -> Any:
+    capacity = run.get("cache_capacity")
+    return capacity if _present(capacity) else run.get("keys")
+
+
+def _caches(cold: Any) -> str:
+    return "cold" if cold else "warmed"
+
+
+def _known(value: Any) -> bool:
+    return value is not None and value != ""  # runs stored before a field existed leave it empty
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def comparison_warnings(
     run_a: Mapping[str, Any],
     run_b: Mapping[str, Any],
     summaries: pd.DataFrame,
-    env_a: Mapping[str, Any] | None = None,
-    env_b: Mapping[str, Any] | None = None,
+    env_a: Environment | None = None,
+    env_b: Environment | None = None,
 ) -> list[str]:
-    """Why A vs B may not be apples to apples: machine, workload, server versions, Python/OS.
+    """Why A vs B may not be apples to apples: machine, workload, server versions, Python/OS, client CPUs.
 
     run_a / run_b are rows of RunRepository.list_runs(); env_a / env_b are Run.environment when loaded.
     """
@@ -277,17 +291,26 @@ def comparison_warnings(
     ma, mb = str(run_a.get("machine") or ""), str(run_b.get("machine") or "")
     if ma != mb:
         warnings.append(f"Different machines: A ran on {ma or 'unknown'}, B on {mb or 'unknown'}.")
-    for key, what in (("concurrency", "concurrency"), ("keys", "key count"), ("ops", "reads per trial")):
+    for key, what in (("concurrency", "concurrency"), ("keys", "key count"), ("ops", "reads per trial"),
+                      ("distribution", "key distribution"), ("warmup", "warmup reads")):
         va, vb = run_a.get(key), run_b.get(key)
         if _present(va) and _present(vb) and va != vb:
             warnings.append(f"Different workload: {what} {va} in A vs {vb} in B.")
+    if _present(run_a.get("cache_capacity")) or _present(run_b.get("cache_capacity")):
+        ka, kb = _capacity(run_a), _capacity(run_b)  # no capacity given = the key space, compared above
+        if _present(ka) and _present(kb) and ka != kb:
+            warnings.append(f"Different workload: in-process cache capacity {ka} in A vs {kb} in B.")
+    ca, cb = run_a.get("cold"), run_b.get("cold")
+    if _present(ca) and _present(cb) and bool(ca) != bool(cb):
+        warnings.append(f"Different workload: caches {_caches(ca)} in A vs {_caches(cb)} in B.")
     if env_a and env_b:
         for key, what in (("hostname", "host"), ("cpu_model", "CPU"), ("cpu_count", "CPU count"),
-                          ("cpu_affinity", "CPU affinity"), ("python", "Python"), ("os", "OS")):
-            va, vb = env_a.get(key), env_b.get(key)
-            if va is not None and vb is not None and va != vb:
-                warnings.append(f"Different {what}: {va} in A vs {vb} in B.")
-        pa, pb = env_a.get("packages") or {}, env_b.get("packages") or {}
+                          ("cpu_affinity", "CPU affinity"), ("client_cpu_affinity", "client CPUs"),
+                          ("python", "Python"), ("os", "OS")):
+            va, vb = getattr(env_a, key), getattr(env_b, key)
+            if _known(va) and _known(vb) and va != vb:
+                warnings.append(f"Different {what}: {_shown(va)} in A vs {_shown(vb)} in B.")
+        pa, pb = env_a.packages, env_b.packages
         changed_pkgs = [f"{k} {pa[k]} -> {pb[k]}" for k in sorted(set(pa) & set(pb)) if pa[k] != pb[k]]
         if changed_pkgs:
             warnings.append("Different driver/library versions: " + "; ".join(changed_pkgs) + ".")
@@ -324,7 +347,7 @@ def progress_fraction(p: Progress | None) -> float:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """list_runs() for display: newest first, readable column names, run id kept for selection."""
     columns = ["Started (UTC)", "Label", "Status", "Tiers", "Machine", "Modes", "Ops", "Concurrency", "Trials",
-               "Keys", "Run id"]
+               "Keys", "Distribution", "Caches", "Run id"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     df = runs.sort_values("started_at", ascending=False)
@@ -341,6 +364,8 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "Concurrency": df["concurrency"].to_numpy(),
             "Trials": df["trials"].to_numpy(),
             "Keys": df["keys"].to_numpy(),
+            "Distribution": df["distribution"].astype(str).to_numpy(),
+            "Caches": np.where(df["cold"].astype(bool), "cold", "warmed"),
             "Run id": df["run_id"].astype(str).to_numpy(),
         },
         columns=columns,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from typing import Any
 
-from benchcore.models import Run, Stats, TierResult
+from benchcore.models import Run
+from benchcore.results import codec
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -26,43 +26,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _stats_dict(stats: Stats | None) -> dict[str, Any]:
-    if stats is None:
-        return {k: None for k in Stats.__dataclass_fields__}
-    return asdict(stats)
-
-
-def result_dict(result: TierResult) -> dict[str, Any]:
-    summary = _stats_dict(result.summary)
-    if result.summary is None:
-        summary["ops"] = summary["errors"] = 0
-    return _clean({
-        "tier": result.tier,
-        "mode": result.mode,
-        "concurrency": result.concurrency,
-        **{k: summary[k] for k in ("ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us",
-                                   "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec", "wall_s")},
-        "description": result.description,
-        "status": result.status,
-        "error": result.error,
-        "server": asdict(result.server),
-        "trials": [{"trial": t.trial, **asdict(t.stats)} for t in result.trials],
-    })
-
-
 def run_dict(run: Run) -> dict[str, Any]:
-    """The `--json` document: {"run_id", "status", "config", "environment", "results": [...]}."""
-    return _clean({
-        "run_id": run.run_id,
-        "status": run.status,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat(),
-        "label": run.label,
-        "config": run.spec.to_dict(),
-        "environment": run.environment,
-        "timer_overhead_ns": run.timer_overhead_ns,
-        "results": [result_dict(r) for r in run.results],
-    })
+    """The `--json` document: {"run_id", "status", "config", "environment", "results": [...]} (codec.run_to_dict),
+    as strict JSON: NaN and inf become null."""
+    document = codec.run_to_dict(run)
+    for result in document["results"]:
+        if result["ops"] is None:  # a tier that measured nothing reports 0 reads and 0 errors, not null
+            result["ops"] = result["errors"] = 0
+    cleaned: dict[str, Any] = _clean(document)
+    return cleaned
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -82,8 +54,9 @@ def results_table(run: Run) -> str:
         s = r.summary
         hm = "-" if s is None or s.hits is None else f"{s.hits:,}/{s.misses:,}"
         status = r.status if not (s and s.errors) else f"{r.status} ({s.errors:,} errors)"
-        rows.append([r.tier, r.mode, str(r.concurrency), _num(s and s.mean_us), _num(s and s.p50_us),
-                     _num(s and s.p99_us), _num(s and s.ops_per_sec, 0), hm, status])
+        figures = [None] * 4 if s is None else [s.mean_us, s.p50_us, s.p99_us, s.ops_per_sec]
+        rows.append([r.tier, r.mode, str(r.concurrency), *(_num(v) for v in figures[:3]), _num(figures[3], 0), hm,
+                     status])
     parts = [_table(headers, rows, right={2, 3, 4, 5, 6, 7})]
     described = {(r.tier, r.mode): r.description for r in run.results if r.description}
     if described:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from benchcore.models import Progress, Run, RunSpec, TierResult
+from benchcore.models import Environment, Progress, Run, RunSpec, TierResult
 from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
 from tests.conftest import TEST_PREFIX, TEST_TABLE
@@ -86,5 +86,5 @@ def stored_run(label: str = "a stored run", ops: int = 50) -> Run:
                         server=ServerInfo("in-process", "this process", "cachetools"))
     now = datetime.now(UTC)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=now, finished_at=now, status="complete",
-               spec=spec(tiers=("inprocess",), modes=("sync",), ops=ops, label=label), environment={},
+               spec=spec(tiers=("inprocess",), modes=("sync",), ops=ops, label=label), environment=Environment(),
                results=(result,), timer_overhead_ns=50.0)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from benchcore.models import RunSpec, ServerInfo, User
+from benchcore.models import Environment, RunSpec, ServerInfo, User
 from benchcore.running import loops
 from benchcore.running.loops import MAX_CONSECUTIVE_ERRORS, RECOVERY_BACKOFF_S
 from benchcore.running.session import run_benchmark
@@ -101,7 +101,7 @@ def _run(mode: str, cls: type, cancel: threading.Event | None = None, ops: int =
                    distribution="sequential")
     return run_benchmark(spec, Settings(postgres_url="postgresql://u:hunter2@127.0.0.1/x"), clock=clock,
                          tier_loader=lambda name, m: cls, resolve=_resolve,
-                         environment=lambda servers: {}, cancel=cancel)
+                         environment=lambda *args: Environment(), cancel=cancel)
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ def test_latest_run_summary(seeded, db_path):
 
 
 def test_native_figures_of_the_latest_run_sit_next_to_their_tier(db_path):
+    from dataclasses import replace
     from datetime import UTC, datetime
 
     from benchcore.results.storage import RunRepository
@@ -34,13 +35,13 @@ def test_native_figures_of_the_latest_run_sit_next_to_their_tier(db_path):
 
     run = make_run("native comparison", datetime(2025, 3, 2, 9, 0, tzinfo=UTC), tiers=("postgres-raw", "redis"),
                    trials=1, seed=3)
-    run.environment["native"] = [
+    figures = (
         {"tier": "redis", "mode": "sync", "native_tool": "redis-benchmark 7.0.15", "native_p50_us": 40.0,
          "python_p50_us": 160.0, "ratio": 4.0, "median_ratio": 3.9, "rounds": 5},
         {"tier": "postgres-raw", "mode": "async", "native_tool": "pgbench 15 --protocol=prepared",
          "native_p50_us": 50.0, "python_p50_us": 200.0, "ratio": 4.0, "median_ratio": 4.1, "rounds": 5},
-    ]
-    RunRepository(db_path).save(run)
+    )
+    RunRepository(db_path).save(replace(run, environment=replace(run.environment, native=figures)))
     at = app().run()
     no_exceptions(at)
     sync, asynchronous = (d.value.set_index("Storage layer") for d in at.dataframe[:2])

@@ -108,4 +108,4 @@ def test_pinning_the_client_is_recorded_with_the_run(db_path):
     repo = RunRepository(db_path)
     run = repo.get_run(repo.list_runs().run_id[0], with_samples=False)
     assert run.spec.cpus == (cpu,)
-    assert run.environment["client_cpu_affinity"] == [cpu]
+    assert run.environment.client_cpu_affinity == (cpu,)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchcore.models import Stats
-from benchcore.results import frames
+from benchcore.results import codec, frames
 from tests.results.test_storage import T0, make_run
 
 
@@ -19,11 +19,12 @@ def test_column_constants_match_the_brief_and_the_models() -> None:
         "run_id", "started_at", "label", "tier", "mode", "concurrency", "trial", "status", "error", "description",
         "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us",
         "p999_us", "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version"]
-    assert tuple(f.name for f in fields(Stats)) == frames.STATS_COLUMNS
+    assert tuple(f.name for f in fields(Stats)) == codec.STATS_FIELDS
+    assert frames.RESULT_COLUMNS == codec.RESULT_FIELDS
     assert list(frames.SAMPLE_COLUMNS) == ["run_id", "tier", "mode", "concurrency", "trial", "latency_ns"]
     assert list(frames.RUN_COLUMNS) == [
         "run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency", "trials",
-        "keys", "machine", "timer_overhead_ns"]
+        "keys", "distribution", "warmup", "cold", "seed", "cache_capacity", "machine", "timer_overhead_ns"]
 
 
 def test_summary_frame_has_pooled_and_trial_rows() -> None:
@@ -75,13 +76,16 @@ def test_runs_frame_newest_first_with_machine_line() -> None:
     assert df.dtypes.astype(str).to_dict() == frames.RUN_COLUMNS
     assert df.loc[0, "modes"] == "sync,async" and df.loc[0, "keys"] == 500
     assert df.loc[0, "machine"] == "Intel Xeon Gold x2, Linux 6.1, Python 3.11.7"
+    assert (df.loc[0, "distribution"], df.loc[0, "warmup"], df.loc[0, "cold"], df.loc[0, "seed"]) == \
+        ("uniform", 200, False, 1)
+    assert pd.isna(df.loc[0, "cache_capacity"])
 
 
 def test_naive_times_are_read_as_utc() -> None:
-    aware = frames.build_frame([("r", T0, T0, "complete", "", "", "", 1, 1, 1, 1, "", 1.0)], frames.RUN_COLUMNS)
+    rest = ("complete", "", "", "", 1, 1, 1, 1, "uniform", 0, False, 1, None, "", 1.0)
+    aware = frames.build_frame([("r", T0, T0, *rest)], frames.RUN_COLUMNS)
     naive_t0 = T0.replace(tzinfo=None)
-    naive = frames.build_frame([("r", naive_t0, naive_t0, "complete", "", "", "", 1, 1, 1, 1, "", 1.0)],
-                               frames.RUN_COLUMNS)
+    naive = frames.build_frame([("r", naive_t0, naive_t0, *rest)], frames.RUN_COLUMNS)
     pd.testing.assert_frame_equal(aware, naive)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, RunSpec, ServerInfo, Stats, TierResult, TrialResult
+from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, ServerInfo, Stats, TierResult, TrialResult
 from benchcore.results import frames
 from benchcore.results.storage import SCHEMA_VERSION, RunExists, RunNotFound, RunRepository
 
@@ -58,11 +58,13 @@ def make_run(run_id: str = "run1", per_trial: int = 50, *, label: str = "baselin
             )
             results.append(TierResult(tier, mode, 1, f"{tier} {mode}: one read", "ok", None,
                                       _stats(rng, per_trial * trials, cache), trial_results, server))
-    environment = {"python": "CPython 3.11.7", "python_version": "3.11.7", "python_implementation": "CPython",
-                   "os_system": "Linux", "os_release": "6.1.0-18-amd64", "cpu_model": "Intel(R) Xeon(R) Gold",
-                   "cpu_count": 2, "cpu_affinity": [0, 1], "packages": {"duckdb": "2.0.1", "hiredis": "not installed"},
-                   "servers": {"redis": {"kind": "external", "address": "127.0.0.1:6379", "version": "7.2.4"}},
-                   "nested": {"none": None, "float": 0.1, "list": [1, "two", None]}}
+    environment = Environment(
+        python="CPython 3.11.7", python_version="3.11.7", python_implementation="CPython", os_system="Linux",
+        os_release="6.1.0-18-amd64", cpu_model="Intel(R) Xeon(R) Gold", cpu_count=2, cpu_affinity=(0, 1),
+        packages={"duckdb": "2.0.1", "hiredis": "not installed"},
+        servers={"redis": ServerEnvironment("external", "127.0.0.1:6379", "7.2.4")}, client_cpu_affinity=(1,),
+        timer_overhead_ns=71.25, native=({"tier": "redis", "mode": "sync", "native_p50_us": 40.0, "rounds": 5},),
+        extra={"nested": {"none": None, "float": 0.1, "list": [1, "two", None]}})  # a key a newer version wrote
     return Run(run_id, started, started + timedelta(seconds=4, microseconds=17), "partial", spec, environment,
                tuple(results), 71.25)
 
@@ -190,7 +192,8 @@ def test_a_password_that_slipped_through_is_not_stored(repo: RunRepository, db: 
     leaky = replace(run.results[0], error=f"could not connect to postgresql://bench:{secret}@127.0.0.1:1/db",
                     server=ServerInfo("external", f"postgresql://bench:{secret}@127.0.0.1:1/db", "16"))
     run = replace(run, results=(leaky, *run.results[1:]),
-                  environment={**run.environment, "servers": {"postgres": {"address": f"redis://:{secret}@h:1/0"}}})
+                  environment=replace(run.environment,
+                                      servers={"postgres": ServerEnvironment(address=f"redis://:{secret}@h:1/0")}))
     repo.save(run)
     repo.spool(replace(run, run_id="spooled"))
     loaded = repo.get_run(run.run_id)

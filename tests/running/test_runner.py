@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchcore.errors import TierUnavailable
-from benchcore.models import Progress, RunSpec, ServerInfo, User
+from benchcore.models import Environment, Progress, RunSpec, ServerInfo, User
 from benchcore.running.loops import MAX_CONSECUTIVE_ERRORS, measure_timer_overhead
 from benchcore.running.session import run_benchmark
 from benchcore.settings import Settings
@@ -116,7 +116,8 @@ def _resolve(settings: Settings):
 def _run(spec: RunSpec, mapping: dict[tuple[str, str], type], clock=None, **kw):
     return run_benchmark(spec, Settings(postgres_url="postgresql://u:hunter2@127.0.0.1/x"),
                          clock=clock or CLOCK, tier_loader=_loader(mapping), resolve=_resolve,
-                         environment=lambda servers: {"servers": {}}, **kw)
+                         environment=lambda servers, affinity, timer_ns: Environment(client_cpu_affinity=affinity,
+                                                                                 timer_overhead_ns=timer_ns), **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -233,7 +234,7 @@ def test_timer_overhead_is_measured_with_the_same_clock():
     CLOCK.tick = 7
     run = _run(_spec(), {("postgres-raw", "sync"): FakeSync})
     assert run.timer_overhead_ns == 7.0
-    assert run.environment["timer_overhead_ns"] == 7.0
+    assert run.environment.timer_overhead_ns == 7.0
     # Every sample carries one timer cost on top of the read.
     assert run.results[0].trials[0].samples.tolist() == [1007, 2007, 3007, 4007, 5007]
 
@@ -264,7 +265,7 @@ def test_cpu_pinning_applies_during_the_run_and_is_restored():
 
     run = _run(_spec(cpus=(cpu,)), {("postgres-raw", "sync"): Probe})
     assert seen and all(s == {cpu} for s in seen)
-    assert run.environment["client_cpu_affinity"] == [cpu]
+    assert run.environment.client_cpu_affinity == (cpu,)
     assert os.sched_getaffinity(0) == before
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchcore.models import TIER_NAMES, Progress
+from benchcore.models import TIER_NAMES, Environment, Progress
+from benchcore.results import codec
 from benchcore.views import presentation as pr
 from tests.views.test_charts import summaries
 
@@ -37,13 +38,13 @@ def test_failed_tier_is_left_out_of_the_table_and_reported():
     assert pr.failed_tiers(df) == [("redis", "async", "connection refused")]
 
 
-NATIVE_ENV = {"native": [
+NATIVE_ENV = Environment(native=(
     {"tier": "redis", "mode": "sync", "native_tool": "redis-benchmark 7.0.15", "native_p50_us": 40.0,
      "python_p50_us": 160.0, "ratio": 4.0, "median_ratio": 3.5, "rounds": 5},
     {"tier": "postgres-raw", "mode": "sync", "native_tool": "pgbench 15 --protocol=simple", "native_p50_us": 90.0,
      "python_p50_us": 180.0, "ratio": 2.0, "median_ratio": 2.1, "rounds": 5},
     {"tier": "memcached", "mode": "sync", "native_p50_us": "broken"},  # malformed: ignored, not a crash
-]}
+))
 
 
 def test_results_table_shows_native_figures_next_to_their_tier():
@@ -66,10 +67,11 @@ def test_results_table_shows_native_figures_next_to_their_tier():
 def test_results_table_without_native_figures_has_no_native_columns():
     df = summaries()
     native = pr.native_figures(NATIVE_ENV)
-    for table in (pr.results_table(df, "sync"), pr.results_table(df, "sync", pr.native_figures({})),
+    for table in (pr.results_table(df, "sync"), pr.results_table(df, "sync", pr.native_figures(Environment())),
                   pr.results_table(df, "async", native)):  # figures exist for sync only
         assert list(table.columns) == list(pr.RESULT_COLUMNS)
-    assert pr.native_figures(None) == {} and pr.native_figures({"native": "nonsense"}) == {}
+    assert pr.native_figures(None) == {}
+    assert pr.native_figures(codec.environment_from_dict({"native": "nonsense"})) == {}
     assert pr.native_caption(native, "async") == ""
 
 
@@ -131,7 +133,8 @@ def test_delta_summary_without_common_tiers():
 
 def run_row(run_id: str, **kw) -> dict:
     return {"run_id": run_id, "machine": "Linux x86_64, 2 CPUs (Xeon)", "concurrency": 1, "keys": 10000,
-            "ops": 2000, **kw}
+            "ops": 2000, "distribution": "uniform", "warmup": 200, "cold": False, "seed": 1, "cache_capacity": pd.NA,
+            **kw}
 
 
 def test_comparison_warnings_machine_workload_and_servers():
@@ -139,14 +142,31 @@ def test_comparison_warnings_machine_workload_and_servers():
     assert pr.comparison_warnings(run_row("a"), run_row("b"), df) == []
     df.loc[(df["run_id"] == "b") & (df["tier"] == "redis"), "server_version"] = "7.2"
     w = pr.comparison_warnings(run_row("a"), run_row("b", machine="other box", concurrency=4), df,
-                               {"python": "3.11.7", "packages": {"redis": "8.1.0", "numpy": "2.4"}},
-                               {"python": "3.12.1", "packages": {"redis": "8.2.0", "numpy": "2.4"}})
+                               Environment(python="3.11.7", packages={"redis": "8.1.0", "numpy": "2.4"}),
+                               Environment(python="3.12.1", packages={"redis": "8.2.0", "numpy": "2.4"}))
     text = "\n".join(w)
     assert "Different machines" in text and "other box" in text
     assert "concurrency 1 in A vs 4 in B" in text
     assert "redis: external 16 -> external 7.2" in text
     assert "Python: 3.11.7 in A vs 3.12.1 in B" in text
     assert "redis 8.1.0 -> 8.2.0" in text and "numpy" not in text
+    assert "host" not in text  # unknown on both sides (a run stored before it was recorded): no warning
+
+
+def test_comparison_warnings_name_the_workload_fields_and_client_cpus():
+    df = summaries(("a", "b"))
+    same = pr.comparison_warnings(run_row("a"), run_row("b"), df, Environment(client_cpu_affinity=(0,)),
+                                  Environment(client_cpu_affinity=(0,)))
+    assert same == []
+    w = "\n".join(pr.comparison_warnings(
+        run_row("a"), run_row("b", distribution="zipf", warmup=0, cold=True, cache_capacity=500, seed=2), df,
+        Environment(client_cpu_affinity=(0,), hostname="vm"), Environment(client_cpu_affinity=(1,), hostname="")))
+    assert "key distribution uniform in A vs zipf in B" in w
+    assert "warmup reads 200 in A vs 0 in B" in w
+    assert "caches warmed in A vs cold in B" in w
+    assert "in-process cache capacity 10000 in A vs 500 in B" in w  # A's capacity is its key space
+    assert "Different client CPUs: 0 in A vs 1 in B" in w
+    assert "seed" not in w and "host" not in w  # another seed is another sample of the same workload
 
 
 def test_progress_text_names_tier_mode_trial_and_reads():
@@ -165,11 +185,15 @@ def test_runs_table_newest_first_and_filter():
             "finished_at": pd.to_datetime(["2025-01-01", "2025-02-01"], utc=True), "status": ["complete", "partial"],
             "label": ["baseline", "after upgrade"], "tiers": ["redis", "redis,inprocess"], "modes": ["sync", "sync"],
             "ops": [2000, 2000], "concurrency": [1, 1], "trials": [3, 3], "keys": [10, 10],
+            "distribution": ["uniform", "zipf"], "warmup": [200, 200], "cold": [False, True], "seed": [1, 1],
+            "cache_capacity": pd.array([None, None], dtype="Int64"),
             "machine": ["box", "box"], "timer_overhead_ns": [50.0, 50.0],
         }
     )
     t = pr.runs_table(runs)
     assert t["Run id"].tolist() == ["r2", "r1"]
+    assert t["Distribution"].tolist() == ["zipf", "uniform"] and t["Caches"].tolist() == ["cold", "warmed"]
+    assert pr.filter_runs(t, "zipf")["Run id"].tolist() == ["r2"]
     assert pr.filter_runs(t, "UPGRADE")["Run id"].tolist() == ["r2"]
     assert pr.filter_runs(t, "2025-01")["Run id"].tolist() == ["r1"]
     assert len(pr.filter_runs(t, "  ")) == 2

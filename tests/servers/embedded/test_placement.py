@@ -10,7 +10,7 @@ import psutil
 import psycopg2
 import pytest
 
-from benchcore.models import ServerInfo
+from benchcore.models import EmbeddedPlacement, ServerInfo
 from benchcore.running.environment import capture_environment
 from benchcore.servers import embedded
 from benchcore.settings import PROCESS_CPUS
@@ -51,8 +51,7 @@ def test_every_thread_of_every_embedded_server_runs_on_server_cpus(data_dir: Pat
     # The run's environment records it, read from the OS.
     env = capture_environment({b: ServerInfo("embedded", s.address, "") for b, s in servers.items()})
     for backend in BACKENDS:
-        assert env["servers"][backend]["cpu_affinity"] == [0]
-        assert env["servers"][backend]["pinned_cpus"] == [0]
+        assert env.servers[backend].placement == EmbeddedPlacement(cpu_affinity=(0,), pinned_cpus=(0,))
 
 
 @pytest.mark.skipif(len(PROCESS_CPUS or ()) < 2, reason="needs two CPUs")

@@ -1,0 +1,383 @@
+"""The one mapping between a Run and plain data, shared by the spool, the `--json` document, frames and storage.
+
+* run_to_dict / run_from_dict: the canonical JSON-ready document of a Run, in the documented `--json`
+  shape (a result's pooled figures flat beside its tier and mode; its trials under "trials"). Floats
+  stay floats, NaN and inf included: the strict-JSON writer (views/report.py) turns those into null.
+* result_records / results_from_records: a result as flat records, one per stored row (trial 0 = all
+  trials pooled, then one per trial); frames and storage take their values by column name (ordered()).
+* run_record: the flat listing record of a run (RunRepository's runs table, frames.runs_frame).
+* environment_to_dict / environment_from_dict: the Environment record; reads whatever version 1 stored.
+
+Stats fields come from the Stats dataclass here, and nowhere else: a field added to Stats appears in every
+record, and ordered() refuses a record whose fields are not exactly a table's columns. So the stored
+schema (results/schema.py) cannot drift from the models without a test failing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from benchcore.models import (
+    EmbeddedPlacement,
+    Environment,
+    Run,
+    RunSpec,
+    ServerEnvironment,
+    ServerInfo,
+    Stats,
+    TierResult,
+    TrialResult,
+)
+from benchcore.running.environment import machine_summary
+
+STATS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
+_COUNTS = frozenset({"ops", "errors", "hits", "misses"})
+
+# The flat per-result record: one per stored row.
+RESULT_FIELDS: tuple[str, ...] = ("tier", "mode", "concurrency", "trial", "status", "error", "description",
+                                  *STATS_FIELDS, "server_kind", "server_address", "server_version")
+
+
+def ordered(record: Mapping[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
+    """record's values in the order of names; ValueError unless the record has exactly those fields."""
+    if set(record) != set(names) or len(set(names)) != len(names):
+        unstored = sorted(set(record) - set(names))
+        missing = sorted(set(names) - set(record))
+        raise ValueError(f"record and columns differ: fields without a column {unstored}, columns without a "
+                         f"value {missing}; change the schema (and its version) and the codec together")
+    return tuple(record[name] for name in names)
+
+
+# ---- times and statistics ----------------------------------------------------------------------
+
+
+def utc(value: datetime | str) -> datetime:
+    """An aware UTC datetime from a datetime (naive = UTC by convention) or an ISO 8601 text."""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def stats_to_dict(stats: Stats | None) -> dict[str, Any]:
+    """Stats as plain ints and floats in field order; every field None when nothing was measured."""
+    if stats is None:
+        return dict.fromkeys(STATS_FIELDS)
+    out: dict[str, Any] = {}
+    for name in STATS_FIELDS:
+        value = getattr(stats, name)
+        out[name] = None if value is None else (int(value) if name in _COUNTS else float(value))
+    return out
+
+
+def stats_from_dict(data: Mapping[str, Any]) -> Stats | None:
+    """Inverse of stats_to_dict (other keys are ignored); None when ops is None: nothing was measured."""
+    if data.get("ops") is None:
+        return None
+    values: dict[str, Any] = {}
+    for name in STATS_FIELDS:
+        value = data[name]
+        if name in _COUNTS:
+            values[name] = None if value is None else int(value)
+        else:  # strict JSON carries NaN and inf as null
+            values[name] = math.nan if value is None else float(value)
+    return Stats(**values)
+
+
+def _trial_stats(data: Mapping[str, Any], trial: int) -> Stats:
+    stats = stats_from_dict(data)
+    if stats is None:
+        raise ValueError(f"trial {trial} has no figures")
+    return stats
+
+
+def _samples(values: Any) -> np.ndarray:
+    return np.asarray(values if values is not None else (), dtype=np.int64)
+
+
+# ---- the run document ------------------------------------------------------------------------
+
+
+def sample_key(result_index: int, trial_index: int) -> str:
+    """Name of one trial's samples beside a run document (the spool's .npz)."""
+    return f"r{result_index}_t{trial_index}"
+
+
+def server_to_dict(server: ServerInfo) -> dict[str, Any]:
+    return {"kind": server.kind, "address": server.address, "version": server.version}
+
+
+def _trial_to_dict(trial: TrialResult, samples: bool) -> dict[str, Any]:
+    out = {"trial": int(trial.trial), **stats_to_dict(trial.stats)}
+    if samples:
+        out["samples"] = _samples(trial.samples).tolist()
+    return out
+
+
+def result_to_dict(result: TierResult, samples: bool = False) -> dict[str, Any]:
+    """One result in the `--json` shape: pooled figures flat, trials (with samples if asked) under "trials"."""
+    return {
+        "tier": result.tier,
+        "mode": result.mode,
+        "concurrency": int(result.concurrency),
+        **stats_to_dict(result.summary),
+        "description": result.description,
+        "status": result.status,
+        "error": result.error,
+        "server": server_to_dict(result.server),
+        "trials": [_trial_to_dict(t, samples) for t in result.trials],
+    }
+
+
+def run_to_dict(run: Run, samples: bool = False) -> dict[str, Any]:
+    """The canonical JSON-ready document of a Run; samples (int nanoseconds per trial) only when asked."""
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "started_at": utc(run.started_at).isoformat(),
+        "finished_at": utc(run.finished_at).isoformat(),
+        "label": run.label,
+        "config": run.spec.to_dict(),
+        "environment": environment_to_dict(run.environment),
+        "timer_overhead_ns": float(run.timer_overhead_ns),
+        "results": [result_to_dict(r, samples) for r in run.results],
+    }
+
+
+def _stats_of(data: Mapping[str, Any], nested: str) -> Stats | None:
+    # Spool version 1 (benchcore 0.1.0) nested a result's figures under "summary" and a trial's under "stats".
+    if nested in data:
+        inner = data[nested]
+        return None if inner is None else stats_from_dict(inner)
+    return stats_from_dict(data)
+
+
+def _result_from_dict(data: Mapping[str, Any], samples_of: Callable[[int, Mapping[str, Any]], np.ndarray]
+                      ) -> TierResult:
+    trials = []
+    for j, t in enumerate(data["trials"]):
+        stats = _stats_of(t, "stats")
+        if stats is None:
+            raise ValueError(f"trial {t.get('trial')} of {data['tier']} ({data['mode']}) has no figures")
+        trials.append(TrialResult(trial=int(t["trial"]), stats=stats, samples=samples_of(j, t)))
+    return TierResult(tier=data["tier"], mode=data["mode"], concurrency=int(data["concurrency"]),
+                      description=data["description"], status=data["status"], error=data["error"],
+                      summary=_stats_of(data, "summary"), trials=tuple(trials), server=ServerInfo(**data["server"]))
+
+
+def build_run(head: Mapping[str, Any], results: Sequence[TierResult]) -> Run:
+    """A Run from its document's head (run_id, status, times, config, environment, timer_overhead_ns)."""
+    return Run(run_id=head["run_id"], started_at=utc(head["started_at"]), finished_at=utc(head["finished_at"]),
+               status=head["status"], spec=RunSpec.from_dict(head["config"]),
+               environment=environment_from_dict(head["environment"]), results=tuple(results),
+               timer_overhead_ns=float(head["timer_overhead_ns"]))
+
+
+def run_from_dict(data: Mapping[str, Any], samples: Mapping[str, np.ndarray] | None = None) -> Run:
+    """Inverse of run_to_dict. A trial's samples come from its "samples" list, else from samples[sample_key(i, j)],
+    else empty. Also reads the spool documents of benchcore 0.1.0 ("spec"; figures nested)."""
+    arrays = samples or {}
+    results = []
+    for i, r in enumerate(data["results"]):
+        def samples_of(j: int, trial: Mapping[str, Any], i: int = i) -> np.ndarray:
+            return _samples(trial["samples"]) if "samples" in trial else _samples(arrays.get(sample_key(i, j)))
+        results.append(_result_from_dict(r, samples_of))
+    head = {**data, "config": data["config"] if "config" in data else data["spec"]}
+    return build_run(head, results)
+
+
+# ---- flat records (rows) -------------------------------------------------------------------------
+
+
+def result_records(result: TierResult) -> list[dict[str, Any]]:
+    """RESULT_FIELDS records: the pooled summary (trial 0), then one per trial."""
+    def record(trial: int, stats: Stats | None) -> dict[str, Any]:
+        return {"tier": result.tier, "mode": result.mode, "concurrency": int(result.concurrency), "trial": trial,
+                "status": result.status, "error": result.error, "description": result.description,
+                **stats_to_dict(stats), "server_kind": result.server.kind,
+                "server_address": result.server.address, "server_version": result.server.version}
+
+    return [record(0, result.summary), *(record(int(t.trial), t.stats) for t in result.trials)]
+
+
+def results_from_records(records: Iterable[Mapping[str, Any]],
+                         samples: Sequence[np.ndarray | None] | None = None) -> tuple[TierResult, ...]:
+    """Inverse of result_records over a run's records in stored order: each trial-0 record starts a result and
+    its trials follow. samples[k] belongs to the k-th record (None or absent: no samples)."""
+    results: list[TierResult] = []
+    head: Mapping[str, Any] | None = None
+    trials: list[TrialResult] = []
+
+    def flush() -> None:
+        if head is not None:
+            server = ServerInfo(kind=head["server_kind"], address=head["server_address"],
+                                version=head["server_version"])
+            results.append(TierResult(tier=head["tier"], mode=head["mode"], concurrency=int(head["concurrency"]),
+                                      description=head["description"], status=head["status"], error=head["error"],
+                                      summary=stats_from_dict(head), trials=tuple(trials), server=server))
+
+    for k, rec in enumerate(records):
+        trial = int(rec["trial"])
+        if trial == 0:
+            flush()
+            head, trials = rec, []
+            continue
+        if head is None:
+            raise ValueError(f"trial {trial} of {rec['tier']} ({rec['mode']}) has no pooled record before it")
+        values = samples[k] if samples is not None and k < len(samples) else None
+        trials.append(TrialResult(trial=trial, stats=_trial_stats(rec, trial), samples=_samples(values)))
+    flush()
+    return tuple(results)
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """The flat listing record of a run: what it measured and where, without parsing its documents."""
+    spec = run.spec
+    return {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "status": run.status,
+        "label": run.label,
+        "tiers": ",".join(spec.tiers),
+        "modes": ",".join(spec.modes),
+        "ops": spec.ops,
+        "concurrency": spec.concurrency,
+        "trials": spec.trials,
+        "keys": spec.keys,
+        "distribution": spec.distribution,
+        "warmup": spec.warmup,
+        "cold": spec.cold,
+        "seed": spec.seed,
+        "cache_capacity": spec.cache_capacity,
+        "machine": machine_summary(run.environment),
+        "timer_overhead_ns": float(run.timer_overhead_ns),
+    }
+
+
+# ---- the environment -----------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("text expected")
+    return value
+
+
+def _whole(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError("whole number expected")
+    return value
+
+
+def _real(value: Any) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TypeError("number expected")
+    return None if value is None else float(value)
+
+
+def _cpus(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or any(isinstance(c, bool) or not isinstance(c, int) for c in value):
+        raise TypeError("list of CPU numbers expected")
+    return tuple(value)
+
+
+def _cpu_list(value: tuple[int, ...] | None) -> list[int] | None:
+    return None if value is None else list(value)
+
+
+def _packages(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise TypeError("package versions expected")
+    return {str(k): v for k, v in value.items()}
+
+
+def _server_from_dict(value: Any) -> ServerEnvironment:
+    if not isinstance(value, Mapping):
+        raise TypeError("server expected")
+    placement = None
+    if "cpu_affinity" in value or "pinned_cpus" in value:
+        placement = EmbeddedPlacement(cpu_affinity=_cpus(value.get("cpu_affinity")),
+                                      pinned_cpus=_cpus(value.get("pinned_cpus")))
+    return ServerEnvironment(kind=_text(value.get("kind")) or "unknown", address=_text(value.get("address")),
+                             version=_text(value.get("version")), placement=placement)
+
+
+def _server_to_dict(server: ServerEnvironment) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": server.kind, "address": server.address, "version": server.version}
+    if server.placement is not None:
+        out["cpu_affinity"] = _cpu_list(server.placement.cpu_affinity)
+        out["pinned_cpus"] = _cpu_list(server.placement.pinned_cpus)
+    return out
+
+
+def _servers(value: Any) -> dict[str, ServerEnvironment]:
+    if not isinstance(value, Mapping):
+        raise TypeError("servers expected")
+    return {str(name): _server_from_dict(server) for name, server in value.items()}
+
+
+def _native(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(e, Mapping) for e in value):
+        raise TypeError("list of native figures expected")
+    return tuple(dict(e) for e in value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# Environment field -> (key in the document, to plain data, from plain data). The keys are the ones
+# version 1 stored; a value of the wrong type is kept as it was, under `extra`.
+_ENVIRONMENT: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "python": ("python", _same, _text),
+    "python_version": ("python_version", _same, _text),
+    "python_implementation": ("python_implementation", _same, _text),
+    "os": ("os", _same, _text),
+    "os_system": ("os_system", _same, _text),
+    "os_release": ("os_release", _same, _text),
+    "machine_arch": ("machine_arch", _same, _text),
+    "hostname": ("hostname", _same, _text),
+    "cpu_model": ("cpu_model", _same, _text),
+    "cpu_count": ("cpu_count", _same, _whole),
+    "cpu_affinity": ("cpu_affinity", _cpu_list, _cpus),
+    "packages": ("packages", dict, _packages),
+    "benchcore_version": ("benchcore", _same, _text),
+    "servers": ("servers", lambda s: {name: _server_to_dict(v) for name, v in s.items()}, _servers),
+    "client_cpu_affinity": ("client_cpu_affinity", _cpu_list, _cpus),
+    "timer_overhead_ns": ("timer_overhead_ns", _same, _real),
+    "native": ("native", lambda n: [dict(e) for e in n], _native),
+}
+
+
+def environment_to_dict(env: Environment) -> dict[str, Any]:
+    """Every field under its stored key, then the keys kept in `extra`."""
+    out = {key: to_plain(getattr(env, name)) for name, (key, to_plain, _) in _ENVIRONMENT.items()}
+    out.update(env.extra)
+    return out
+
+
+def environment_from_dict(data: Mapping[str, Any] | None) -> Environment:
+    """What any version stored: missing keys get the defaults, unknown or ill-typed values go to `extra`."""
+    data = data or {}
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    known = {key: name for name, (key, _, _) in _ENVIRONMENT.items()}
+    for key, value in data.items():
+        name = known.get(key)
+        if name is None:
+            extra[key] = value
+            continue
+        try:
+            values[name] = _ENVIRONMENT[name][2](value)
+        except (TypeError, ValueError):
+            extra[key] = value
+    return Environment(**values, extra=extra)

@@ -1,0 +1,119 @@
+"""The results database's schema, written out, and the steps that upgrade older files to it.
+
+Every change to a table or view below bumps SCHEMA_VERSION and adds MIGRATIONS[old version]: the
+statements that turn a file of that version into the next one. RunRepository runs them, with the new
+version number, in one transaction, so a file is either fully upgraded or left as it was.
+tests/results/test_schema.py freezes the tables and upgrades a file written by version 1.
+
+History:
+  1  benchcore 0.1.0: meta(key, value); runs; results (trial 0 = pooled summary, 1..K = trials);
+     sample_values(result_id, latency_ns) and the view samples(run_id, tier, mode, concurrency, trial,
+     latency_ns). Timestamps are TIMESTAMP holding UTC.
+  2  runs gains the workload fields the listing and Compare use: distribution, warmup, cold, seed and
+     cache_capacity (NULL = the key space), filled for older runs from their stored spec JSON.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+META = "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
+
+_RUNS_COLUMNS_SQL = """
+  run_id VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP NOT NULL,
+  status VARCHAR NOT NULL,
+  label VARCHAR NOT NULL,
+  tiers VARCHAR NOT NULL,
+  modes VARCHAR NOT NULL,
+  ops BIGINT NOT NULL,
+  concurrency BIGINT NOT NULL,
+  trials BIGINT NOT NULL,
+  keys BIGINT NOT NULL,
+  machine VARCHAR NOT NULL,
+  timer_overhead_ns DOUBLE,
+  spec VARCHAR NOT NULL,
+  environment VARCHAR NOT NULL,
+  distribution VARCHAR NOT NULL,
+  warmup BIGINT NOT NULL,
+  cold BOOLEAN NOT NULL,
+  seed BIGINT NOT NULL,
+  cache_capacity BIGINT,
+  PRIMARY KEY (run_id)
+"""
+RUNS = f"CREATE TABLE runs ({_RUNS_COLUMNS_SQL})"
+
+RESULTS = """CREATE TABLE results (
+  result_id BIGINT NOT NULL UNIQUE,
+  run_id VARCHAR NOT NULL,
+  tier VARCHAR NOT NULL,
+  mode VARCHAR NOT NULL,
+  concurrency BIGINT NOT NULL,
+  trial BIGINT NOT NULL,
+  status VARCHAR NOT NULL,
+  error VARCHAR,
+  description VARCHAR,
+  ops BIGINT,
+  errors BIGINT,
+  hits BIGINT,
+  misses BIGINT,
+  mean_us DOUBLE,
+  stddev_us DOUBLE,
+  min_us DOUBLE,
+  p50_us DOUBLE,
+  p90_us DOUBLE,
+  p99_us DOUBLE,
+  p999_us DOUBLE,
+  max_us DOUBLE,
+  ops_per_sec DOUBLE,
+  wall_s DOUBLE,
+  server_kind VARCHAR,
+  server_address VARCHAR,
+  server_version VARCHAR,
+  PRIMARY KEY (run_id, tier, mode, concurrency, trial)
+)"""
+
+# Samples are keyed by a small integer: a million VARCHAR keys per run cost ~3x the insert time.
+SAMPLE_VALUES = "CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL)"
+
+SAMPLES_VIEW = """CREATE VIEW samples AS
+  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns
+  FROM sample_values s JOIN results r USING (result_id)"""
+
+CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SAMPLES_VIEW)
+
+# Column names as storage writes and reads them (always by name, never by position).
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency", "trials",
+    "keys", "machine", "timer_overhead_ns", "spec", "environment", "distribution", "warmup", "cold", "seed",
+    "cache_capacity",
+)
+RESULT_COLUMNS: tuple[str, ...] = (
+    "result_id", "run_id", "tier", "mode", "concurrency", "trial", "status", "error", "description", "ops",
+    "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us", "p999_us",
+    "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version",
+)
+
+# version v -> the statements that turn a version-v file into version v + 1.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # DuckDB cannot add a NOT NULL column to a table with a primary key in one transaction
+    # ("Cannot create index with outstanding updates"), so the table is rebuilt and renamed.
+    # A spec without a field means RunSpec's default, as RunSpec.from_dict reads it.
+    1: (
+        f"CREATE TABLE runs_v2 ({_RUNS_COLUMNS_SQL})",
+        """INSERT INTO runs_v2 (run_id, started_at, finished_at, status, label, tiers, modes, ops, concurrency,
+                                trials, keys, machine, timer_overhead_ns, spec, environment, distribution, warmup,
+                                cold, seed, cache_capacity)
+           SELECT run_id, started_at, finished_at, status, label, tiers, modes, ops, concurrency, trials, keys,
+                  machine, timer_overhead_ns, spec, environment,
+                  coalesce(spec ->> '$.distribution', 'uniform'),
+                  coalesce((spec ->> '$.warmup')::BIGINT, 200),
+                  coalesce((spec ->> '$.cold')::BOOLEAN, false),
+                  coalesce((spec ->> '$.seed')::BIGINT, 1),
+                  (spec ->> '$.cache_capacity')::BIGINT
+           FROM runs""",
+        "DROP TABLE runs",
+        "ALTER TABLE runs_v2 RENAME TO runs",
+    ),
+}
