@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchcore.servers import embedded
+from benchcore.servers import backends, embedded
 from benchcore.servers import targets as services
 from benchcore.settings import Settings
 from tests.conftest import TEST_PREFIX
@@ -57,7 +57,7 @@ def test_never_gives_a_clear_unavailable_message_per_backend(data_dir: Path) -> 
         assert not target.available
         assert "127.0.0.1:1" in target.reason
         assert "BENCHCORE_EMBEDDED=never" in target.reason
-        assert services.ENV_VARS[target.backend] in target.reason
+        assert backends.get(target.backend).env_var in target.reason
         assert "closed-pw" not in target.reason + repr(target)
     assert _pids() == {}
     assert server_children() == []
