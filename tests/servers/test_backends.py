@@ -12,6 +12,7 @@ from benchcore.models import ServerInfo
 from benchcore.servers import backends, embedded
 from benchcore.servers.targets import Target, Targets
 from benchcore.settings import Settings
+from benchcore.tiers.registry import TIERS
 
 
 def test_names_labels_and_lookup() -> None:
@@ -88,3 +89,7 @@ def test_targets_follow_the_registry_order_and_refuse_unknown_backends() -> None
     with pytest.raises(KeyError, match="unknown backend"):
         targets.get("inprocess")
     assert not hasattr(targets, "for_tier")  # the tier registry says which backends a tier needs
+
+
+def test_every_backend_a_tier_needs_is_registered() -> None:
+    assert {b for tier in TIERS for b in tier.backends} <= set(backends.NAMES)

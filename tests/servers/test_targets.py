@@ -261,7 +261,8 @@ def test_server_cpus_pin_embedded_servers_and_the_note_says_so(data_dir: Path) -
     for target in targets:
         assert target.available and target.server.kind == "embedded", target.reason
         assert "pinned to CPU 0" in target.note
-        assert embedded.affinity(embedded.running(target.backend)) == [0]
+        server = embedded.running(target.backend)
+        assert server is not None and embedded.affinity(server) == [0]
     rows = services.probe_targets(pinned)
     assert all(r.kind == services.KIND_EMBEDDED and r.note == "runs on CPUs 0" for r in rows), rows
 

@@ -46,8 +46,9 @@ def test_as_root_runs_unprivileged_and_loosens_no_home_directory(data_dir: Path)
     assert psutil.Process(server.pid).username() == postgres.SERVER_ACCOUNT
     assert server.data_dir is not None and not server.data_dir.is_relative_to(home)
     assert not server.data_dir.is_relative_to(data_dir)
-    st = server.data_dir.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == postgres.account(postgres.SERVER_ACCOUNT).uid
+    st, server_account = server.data_dir.stat(), postgres.account(postgres.SERVER_ACCOUNT)
+    assert server_account is not None
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == server_account.uid
     exe = Path(psutil.Process(server.pid).exe())
     assert not exe.is_relative_to(home)  # runs the mirrored binaries, not the ones under ~/.pyenv
     password = server.data_dir.parent / "password"
