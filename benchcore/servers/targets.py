@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo
-from benchcore.servers import embedded
-from benchcore.servers.backends import NAMES, Backend, connect, get
+from benchcore.servers import backends, embedded
+from benchcore.servers.backends import Backend, connect
 from benchcore.servers.embedded import EmbeddedServer
 from benchcore.servers.plan import (
     KIND_EMBEDDED,
@@ -76,7 +76,7 @@ class Target:
 
     @property
     def label(self) -> str:
-        return get(self.backend).label
+        return backends.get(self.backend).label
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,13 @@ class Targets:
     memcached: Target
 
     def get(self, backend: str) -> Target:
-        target: Target = getattr(self, get(backend).name)
+        target: Target = getattr(self, backends.get(backend).name)
         return target
 
     __getitem__ = get
 
     def __iter__(self) -> Iterator[Target]:
-        return iter([self.get(name) for name in NAMES])
+        return iter([self.get(name) for name in backends.NAMES])
 
     def servers(self) -> dict[str, ServerInfo]:
         """Per backend, for capture_environment() and TierResult.server."""
@@ -100,7 +100,7 @@ class Targets:
 
     def apply(self, settings: Settings) -> Settings:
         """settings with each available backend's chosen URL, to hand to the tiers."""
-        return settings.with_urls(**{get(t.backend).settings_attr: t.url for t in self if t.available})
+        return settings.with_urls(**{backends.get(t.backend).settings_attr: t.url for t in self if t.available})
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def resolve_targets(settings: Settings) -> Targets:
 def probe_targets(settings: Settings) -> list[ProbeRow]:
     """Where each backend points, whether it answers, its version. Starts nothing."""
     done = _parallel(lambda backend: _probe(backend, settings))
-    return [_with_placement(done[name], settings) for name in NAMES]
+    return [_with_placement(done[name], settings) for name in backends.NAMES]
 
 
 def external_not_pinned(settings: Settings) -> str:
@@ -169,7 +169,7 @@ def _with_placement(row: ProbeRow, settings: Settings) -> ProbeRow:
 
 def server_version(backend: str, url: str, timeout: float = VERSION_TIMEOUT_S) -> tuple[str, str | None]:
     """(version, None) or ("", error without password). Never raises."""
-    version, error, _ = _lookup_version(get(backend), url, timeout)
+    version, error, _ = _lookup_version(backends.get(backend), url, timeout)
     return version, error
 
 
@@ -187,7 +187,7 @@ def _lookup_version(backend: Backend, url: str, timeout: float = VERSION_TIMEOUT
 def connect_error(backend: str, url: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     """None when something accepts a connection at url's address within timeout, else why not. Never raises."""
     try:
-        endpoint = get(backend).endpoint(url)
+        endpoint = backends.get(backend).endpoint(url)
     except ConfigError as exc:
         return str(exc)
     try:
@@ -304,8 +304,8 @@ _T = TypeVar("_T")
 
 
 def _parallel(work: Callable[[Backend], _T]) -> dict[str, _T]:
-    with ThreadPoolExecutor(max_workers=len(NAMES), thread_name_prefix="benchcore-resolve") as pool:
-        futures = {name: pool.submit(work, get(name)) for name in NAMES}
+    with ThreadPoolExecutor(max_workers=len(backends.NAMES), thread_name_prefix="benchcore-resolve") as pool:
+        futures = {name: pool.submit(work, backends.get(name)) for name in backends.NAMES}
         return {name: future.result() for name, future in futures.items()}
 
 

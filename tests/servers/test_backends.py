@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import fields
 
 import pytest
 
@@ -83,6 +84,7 @@ def test_targets_follow_the_registry_order_and_refuse_unknown_backends() -> None
     made = {n: Target(n, backends.get(n).default_url, ServerInfo(), True) for n in backends.NAMES}
     targets = Targets(**made)
 
+    assert [f.name for f in fields(Targets)] == list(backends.NAMES)
     assert [t.backend for t in targets] == list(backends.NAMES)
     assert [t.label for t in targets] == [backends.get(n).label for n in backends.NAMES]
     assert targets["redis"] is made["redis"]
