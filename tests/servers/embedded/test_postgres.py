@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg2
@@ -45,17 +46,28 @@ def test_as_root_runs_unprivileged_and_loosens_no_home_directory(data_dir: Path)
     assert psutil.Process(server.pid).username() == postgres.SERVER_ACCOUNT
     assert server.data_dir is not None and not server.data_dir.is_relative_to(home)
     assert not server.data_dir.is_relative_to(data_dir)
-    st = server.data_dir.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == postgres.account(postgres.SERVER_ACCOUNT).uid
+    st, server_account = server.data_dir.stat(), postgres.account(postgres.SERVER_ACCOUNT)
+    assert server_account is not None
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == server_account.uid
     exe = Path(psutil.Process(server.pid).exe())
     assert not exe.is_relative_to(home)  # runs the mirrored binaries, not the ones under ~/.pyenv
     password = server.data_dir.parent / "password"
     assert stat.S_IMODE(password.stat().st_mode) == 0o600 and password.stat().st_uid == os.geteuid()
 
 
-def test_data_survives_a_restart_and_the_warm_start_is_faster(data_dir: Path) -> None:
+def test_data_survives_a_restart_and_the_warm_start_skips_initdb(data_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    helpers_run: list[str] = []  # every short helper the start runs (postgres --version, initdb)
+    run_once = postgres.run_once
+
+    def recording_run_once(argv: list[str], **kwargs: Any) -> str:
+        helpers_run.append(Path(argv[0]).name)
+        return run_once(argv, **kwargs)
+
+    monkeypatch.setattr(postgres, "run_once", recording_run_once)
     settings = closed_settings(data_dir, "always")
     cold = embedded.start("postgres", settings)
+    assert "initdb" in helpers_run
     with psycopg2.connect(cold.url) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {TEST_TABLE} (id int primary key)")
         cur.execute(f"INSERT INTO {TEST_TABLE} VALUES (7)")
@@ -63,13 +75,14 @@ def test_data_survives_a_restart_and_the_warm_start_is_faster(data_dir: Path) ->
     embedded.stop_embedded()
     assert wait_gone([cold.pid]) == []
 
+    helpers_run.clear()
     warm = embedded.start("postgres", settings)
+    assert helpers_run and "initdb" not in helpers_run  # the cluster is reused, not made afresh
     with psycopg2.connect(warm.url) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT id FROM {TEST_TABLE}")
         assert cur.fetchall() == [(7,)]
     conn.close()
     assert warm.data_dir == cold.data_dir and warm.pid != cold.pid
-    assert warm.startup_s < cold.startup_s
     print(f"\nembedded PostgreSQL: cold start {cold.startup_s:.3f} s, warm start {warm.startup_s:.3f} s")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -15,22 +16,53 @@ import pytest
 from benchcore.servers.embedded import _process
 from tests.servers.embedded.helpers import python_child, wait_gone
 
+# Says "ready" once it can answer, then "pong" for each SIGUSR1, until it is stopped.
+_ANSWERING_CHILD = """
+import signal, time
+signal.signal(signal.SIGUSR1, lambda *_: print("pong", flush=True))
+print("ready", flush=True)
+while True:
+    time.sleep(30)
+"""
+
+
+def _wait_for_line(log: Path, line: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> bool:
+    """True once log has line; False if proc exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in log.read_text().splitlines():
+            return True
+        if proc.poll() is not None:
+            return line in log.read_text().splitlines()
+        time.sleep(0.01)
+    return False
+
 
 @pytest.mark.skipif(not _process.PDEATHSIG_SUPPORTED, reason="PR_SET_PDEATHSIG is Linux-only")
 def test_child_outlives_the_short_lived_thread_that_asked_for_it(tmp_path: Path) -> None:
     # The kernel's parent-death signal follows the *thread* that forked; Streamlit scripts and the runner
     # resolve targets in threads that end, so the server must have been forked by the long-lived spawner.
-    procs = []
+    procs, tids = [], []
+    log = tmp_path / "log"
 
     def worker() -> None:
-        argv = [sys.executable, "-c", "import time; time.sleep(30)"]
-        procs.append(_process.spawn("sleeper", argv, log_path=tmp_path / "log", cwd=tmp_path))
+        tids.append(threading.get_native_id())
+        procs.append(_process.spawn("answerer", [sys.executable, "-c", _ANSWERING_CHILD], log_path=log, cwd=tmp_path))
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    time.sleep(0.3)
     try:
+        # join() returns before the OS thread is gone; once its /proc entry is, the kernel has finished that
+        # thread's exit, including any parent-death signal. A signal sent after that is handled after it.
+        task = Path(f"/proc/self/task/{tids[0]}")
+        deadline = time.monotonic() + 15
+        while task.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not task.exists()
+        assert _wait_for_line(log, "ready", procs[0])
+        procs[0].send_signal(signal.SIGUSR1)
+        assert _wait_for_line(log, "pong", procs[0]), log.read_text()
         assert procs[0].poll() is None
     finally:
         _process.stop(procs[0], signal.SIGTERM)
