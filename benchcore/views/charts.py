@@ -10,6 +10,7 @@ how many reads a run made.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import altair as alt
 import numpy as np
@@ -31,7 +32,7 @@ LATENCY_TITLE = "latency per read (µs, log scale)"
 _STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec"]
 _BOTTOM_LEGEND = alt.Legend(orient="bottom", columns=1, labelLimit=400)
 # Runs are categories, not an ordered quantity: distinct hues, never shades of one colour.
-RUN_COLORS = "tableau10"
+RUN_COLORS: Literal["tableau10"] = "tableau10"
 # Width follows the container; `height` is the plotting area, so a long legend never squeezes the data
 # (Streamlit's default autosize "fit" would count legend and axis titles inside the height).
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
@@ -118,7 +119,7 @@ def _stats_tooltip(extra: list[alt.Tooltip] | None = None) -> list[alt.Tooltip]:
 def _range_layers(
     base: alt.Chart, y: alt.Y, y_offset: alt.YOffset, color: alt.Color, shape: alt.Shape | None = None,
     with_run: bool = False,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Dot at p50, line from p50 to p99, tick at p99: the shape every latency summary chart here shares."""
     enc = {"y": y, "yOffset": y_offset, "color": color}
     rule = base.mark_rule(strokeWidth=2).encode(
@@ -132,7 +133,7 @@ def _range_layers(
     return alt.layer(rule, p99, p50)
 
 
-def latency_by_tier(summaries: pd.DataFrame) -> alt.LayerChart | alt.Chart:
+def latency_by_tier(summaries: pd.DataFrame) -> alt.LayerChart | alt.FacetChart | alt.Chart:
     """One run: per tier, sync and async side by side; dot = p50, line = p50..p99, log x."""
     df = _ok_pooled(summaries)
     if df.empty:
@@ -224,7 +225,7 @@ def _run_order(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df["run"]))
 
 
-def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.LayerChart | alt.Chart:
+def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.LayerChart | alt.FacetChart | alt.Chart:
     """Selected runs per tier: dot = p50, line = p50..p99; colour = run, shape = mode."""
     df = _ok_pooled(summaries)
     if df.empty:
@@ -250,7 +251,7 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
     )
 
 
-def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.Chart | alt.LayerChart:
+def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Per tier: async p50 divided by sync p50, one bar per run; 1.0 = same, >1 = async slower."""
     df = _ok_pooled(summaries)
     if df.empty:
