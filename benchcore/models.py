@@ -23,6 +23,7 @@ MAX_CONCURRENCY = 64
 MAX_TRIALS = 20
 MAX_KEYS = 1_000_000
 MAX_LABEL = 200
+MIN_READ_TIMEOUT_S, MAX_READ_TIMEOUT_S = 0.1, 600.0
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -83,7 +84,7 @@ class RunSpec:
     ops: int = 2000
     warmup: int = 200
     concurrency: int = 1
-    trials: int = 3
+    trials: int = 5
     keys: int = 10_000
     distribution: str = "uniform"
     seed: int = 1
@@ -94,6 +95,8 @@ class RunSpec:
     cache_capacity: int | None = None  # in-process cache size; None = the key space
     cache_ttl_s: int = 3600  # TTL for every cache tier's entries
     cpus: tuple[int, ...] | None = None  # pin the client (runner + workers) to these CPUs; None = leave as is
+    read_timeout_s: float = 5.0  # a read without an answer for this long fails its tier (the server stalled)
+    interleave: bool = True  # trials round-robin across (tier, mode); False: each (tier, mode) back to back
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -105,6 +108,11 @@ class RunSpec:
         _check_int("keys", self.keys, 1, MAX_KEYS)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
+                MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
+            raise ConfigError(f"read timeout must be between {MIN_READ_TIMEOUT_S:g} and {MAX_READ_TIMEOUT_S:g} "
+                              f"seconds, got {self.read_timeout_s!r}")
+        object.__setattr__(self, "read_timeout_s", float(self.read_timeout_s))
         if self.cache_capacity is not None:
             _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
         if self.cpus is not None:
@@ -157,6 +165,18 @@ class Stats:
     max_us: float
     ops_per_sec: float  # ops / wall time of the timed phase, measured, not 1e6/mean
     wall_s: float
+    # Cache tiers: hits / (hits + misses) and the latency of each kind; None for a tier without a cache.
+    hit_ratio: float | None = None
+    hit_p50_us: float | None = None
+    hit_p99_us: float | None = None
+    miss_p50_us: float | None = None
+    miss_p99_us: float | None = None
+    # All trials pooled (TierResult.summary) only: p50_us is then the median of the trial p50s; its 95% CI over
+    # trials, the CV of the trial p50s (%), and whether that CV makes the figure unstable. None per trial.
+    p50_ci_low_us: float | None = None
+    p50_ci_high_us: float | None = None
+    cv_pct: float | None = None
+    unstable: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +184,8 @@ class TrialResult:
     trial: int  # 1-based
     stats: Stats
     samples: np.ndarray = field(repr=False, compare=False)  # int64 nanoseconds, one per successful read
+    # positions in samples of cache misses (int64); empty for a tier without a cache or without misses
+    miss_index: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

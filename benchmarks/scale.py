@@ -36,7 +36,7 @@ from benchcore.results import stats
 from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
 from benchcore.running.session import run_benchmark
-from benchcore.tiers.registry import load_tier
+from benchcore.tiers.registry import load_tier, tier_info
 from benchmarks import _util
 
 TARGET_COMPARE_S = 1.5
@@ -107,17 +107,16 @@ def synthetic_run(i: int, total: int, per_trial: int, rng: np.random.Generator, 
     for tier in TIER_NAMES:
         for mode in MODES:
             p50_ns = TYPICAL_P50_US[(tier, mode)] * 1000.0
-            trials, raw = [], []
-            cache = tier not in ("postgres-orm", "postgres-raw")
+            trials = []
+            cache = tier_info(tier).is_cache
             for trial in range(1, spec.trials + 1):
                 samples = (p50_ns * rng.lognormal(0.0, 0.3, per_trial)).astype(np.int64)
                 wall = int(samples.sum() * 1.05)
                 hits, misses = (per_trial, 0) if cache else (None, None)
                 trials.append(TrialResult(trial, stats.summarize(samples, wall, 0, hits, misses), samples))
-                raw.append((samples, wall, 0, hits, misses))
             server = (ServerInfo("in-process", "this process; misses read from postgresql", "cachetools 8.0.2")
                       if tier == "inprocess" else SERVERS[SERVER_OF[tier]])
-            results.append(TierResult(tier, mode, 1, descriptions[(tier, mode)], "ok", None, stats.pool(raw),
+            results.append(TierResult(tier, mode, 1, descriptions[(tier, mode)], "ok", None, stats.pool(trials),
                                       tuple(trials), server))
     started = now - timedelta(hours=total - i)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=started + timedelta(seconds=20),

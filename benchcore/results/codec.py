@@ -38,6 +38,10 @@ from benchcore.running.environment import machine_summary
 
 STATS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
 _COUNTS = frozenset({"ops", "errors", "hits", "misses"})
+_FLAGS = frozenset({"unstable"})
+# Figures that do not exist for every result (no cache, one trial, stored by an older version): None stays None.
+# The others are always computed, so a missing one is "not a number" (NaN), as the strict-JSON writer sends it.
+_OPTIONAL = frozenset(f.name for f in fields(Stats) if f.default is None)
 
 # The flat per-result record: one per stored row.
 RESULT_FIELDS: tuple[str, ...] = ("tier", "mode", "concurrency", "trial", "status", "error", "description",
@@ -70,7 +74,8 @@ def stats_to_dict(stats: Stats | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in STATS_FIELDS:
         value = getattr(stats, name)
-        out[name] = None if value is None else (int(value) if name in _COUNTS else float(value))
+        out[name] = None if value is None else (
+            int(value) if name in _COUNTS else bool(value) if name in _FLAGS else float(value))
     return out
 
 
@@ -80,11 +85,15 @@ def stats_from_dict(data: Mapping[str, Any]) -> Stats | None:
         return None
     values: dict[str, Any] = {}
     for name in STATS_FIELDS:
-        value = data[name]
+        value = data.get(name) if name in _OPTIONAL else data[name]
         if name in _COUNTS:
             values[name] = None if value is None else int(value)
-        else:  # strict JSON carries NaN and inf as null
-            values[name] = math.nan if value is None else float(value)
+        elif name in _FLAGS:
+            values[name] = None if value is None else bool(value)
+        elif value is None:  # strict JSON carries NaN and inf as null
+            values[name] = None if name in _OPTIONAL else math.nan
+        else:
+            values[name] = float(value)
     return Stats(**values)
 
 
@@ -97,6 +106,11 @@ def _trial_stats(data: Mapping[str, Any], trial: int) -> Stats:
 
 def _samples(values: Any) -> np.ndarray:
     return np.asarray(values if values is not None else (), dtype=np.int64)
+
+
+def miss_key(result_index: int, trial_index: int) -> str:
+    """Name of one trial's miss positions beside a run document (the spool's .npz)."""
+    return f"r{result_index}_t{trial_index}_miss"
 
 
 # ---- the run document ------------------------------------------------------------------------
@@ -115,6 +129,7 @@ def _trial_to_dict(trial: TrialResult, samples: bool) -> dict[str, Any]:
     out = {"trial": int(trial.trial), **stats_to_dict(trial.stats)}
     if samples:
         out["samples"] = _samples(trial.samples).tolist()
+        out["miss_index"] = _samples(trial.miss_index).tolist()
     return out
 
 
@@ -156,14 +171,17 @@ def _stats_of(data: Mapping[str, Any], nested: str) -> Stats | None:
     return stats_from_dict(data)
 
 
-def _result_from_dict(data: Mapping[str, Any], samples_of: Callable[[int, Mapping[str, Any]], np.ndarray]
-                      ) -> TierResult:
+SamplesOf = Callable[[int, Mapping[str, Any]], tuple[np.ndarray, np.ndarray]]
+
+
+def _result_from_dict(data: Mapping[str, Any], samples_of: SamplesOf) -> TierResult:
     trials = []
     for j, t in enumerate(data["trials"]):
         stats = _stats_of(t, "stats")
         if stats is None:
             raise ValueError(f"trial {t.get('trial')} of {data['tier']} ({data['mode']}) has no figures")
-        trials.append(TrialResult(trial=int(t["trial"]), stats=stats, samples=samples_of(j, t)))
+        samples, miss_index = samples_of(j, t)
+        trials.append(TrialResult(trial=int(t["trial"]), stats=stats, samples=samples, miss_index=miss_index))
     return TierResult(tier=data["tier"], mode=data["mode"], concurrency=int(data["concurrency"]),
                       description=data["description"], status=data["status"], error=data["error"],
                       summary=_stats_of(data, "summary"), trials=tuple(trials), server=ServerInfo(**data["server"]))
@@ -179,12 +197,15 @@ def build_run(head: Mapping[str, Any], results: Sequence[TierResult]) -> Run:
 
 def run_from_dict(data: Mapping[str, Any], samples: Mapping[str, np.ndarray] | None = None) -> Run:
     """Inverse of run_to_dict. A trial's samples come from its "samples" list, else from samples[sample_key(i, j)],
-    else empty. Also reads the spool documents of benchcore 0.1.0 ("spec"; figures nested)."""
+    else empty (miss positions likewise, under "miss_index" / miss_key). Also reads the spool documents of
+    benchcore 0.1.0 ("spec"; figures nested)."""
     arrays = samples or {}
     results = []
     for i, r in enumerate(data["results"]):
-        def samples_of(j: int, trial: Mapping[str, Any], i: int = i) -> np.ndarray:
-            return _samples(trial["samples"]) if "samples" in trial else _samples(arrays.get(sample_key(i, j)))
+        def samples_of(j: int, trial: Mapping[str, Any], i: int = i) -> tuple[np.ndarray, np.ndarray]:
+            if "samples" in trial:
+                return _samples(trial["samples"]), _samples(trial.get("miss_index"))
+            return _samples(arrays.get(sample_key(i, j))), _samples(arrays.get(miss_key(i, j)))
         results.append(_result_from_dict(r, samples_of))
     head = {**data, "config": data["config"] if "config" in data else data["spec"]}
     return build_run(head, results)
@@ -205,9 +226,10 @@ def result_records(result: TierResult) -> list[dict[str, Any]]:
 
 
 def results_from_records(records: Iterable[Mapping[str, Any]],
-                         samples: Sequence[np.ndarray | None] | None = None) -> tuple[TierResult, ...]:
+                         samples: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None
+                         ) -> tuple[TierResult, ...]:
     """Inverse of result_records over a run's records in stored order: each trial-0 record starts a result and
-    its trials follow. samples[k] belongs to the k-th record (None or absent: no samples)."""
+    its trials follow. samples[k] = (latencies, miss positions) of the k-th record (None or absent: none)."""
     results: list[TierResult] = []
     head: Mapping[str, Any] | None = None
     trials: list[TrialResult] = []
@@ -229,7 +251,9 @@ def results_from_records(records: Iterable[Mapping[str, Any]],
         if head is None:
             raise ValueError(f"trial {trial} of {rec['tier']} ({rec['mode']}) has no pooled record before it")
         values = samples[k] if samples is not None and k < len(samples) else None
-        trials.append(TrialResult(trial=trial, stats=_trial_stats(rec, trial), samples=_samples(values)))
+        latencies, miss_index = values if values is not None else (None, None)
+        trials.append(TrialResult(trial=trial, stats=_trial_stats(rec, trial), samples=_samples(latencies),
+                                  miss_index=_samples(miss_index)))
     flush()
     return tuple(results)
 

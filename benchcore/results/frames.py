@@ -21,6 +21,7 @@ from benchcore.results import codec
 TEXT = "str"  # pandas' string dtype (NaN for missing)
 INT = "int64"
 NULLABLE_INT = "Int64"  # pandas' nullable integer: a failed tier has no ops/hits
+NULLABLE_BOOL = "boolean"  # pandas' nullable boolean
 FLOAT = "float64"
 BOOL = "bool"
 UTC_TIME = "datetime64[us, UTC]"
@@ -51,6 +52,15 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "max_us": FLOAT,
     "ops_per_sec": FLOAT,
     "wall_s": FLOAT,
+    "hit_ratio": FLOAT,
+    "hit_p50_us": FLOAT,
+    "hit_p99_us": FLOAT,
+    "miss_p50_us": FLOAT,
+    "miss_p99_us": FLOAT,
+    "p50_ci_low_us": FLOAT,  # pooled rows: the p50 (median of trial p50s) and its 95% CI over trials
+    "p50_ci_high_us": FLOAT,
+    "cv_pct": FLOAT,
+    "unstable": NULLABLE_BOOL,
     "server_kind": TEXT,
     "server_address": TEXT,
     "server_version": TEXT,
@@ -63,6 +73,7 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "concurrency": INT,
     "trial": INT,  # 1..K; samples are kept per trial only
     "latency_ns": INT,
+    "miss": NULLABLE_BOOL,  # a cache miss; <NA> when not recorded (runs stored before schema version 3)
 }
 
 RUN_COLUMNS: dict[str, str] = {
@@ -128,10 +139,12 @@ def _text_column(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
     return pd.Series(pd.array(pa.array(list(labels), pa.string()).take(pa.array(codes)), dtype=TEXT))
 
 
-def samples_from_parts(keys: Sequence[tuple[str, str, str, int, int]], arrays: Sequence[np.ndarray]) -> pd.DataFrame:
-    """Samples frame from (run_id, tier, mode, concurrency, trial) keys and one int64 array per key."""
-    if len(keys) != len(arrays):
-        raise ValueError("one sample array per key is required")
+def samples_from_parts(keys: Sequence[tuple[str, str, str, int, int]], arrays: Sequence[np.ndarray],
+                       misses: Sequence[np.ndarray | None] | None = None) -> pd.DataFrame:
+    """Samples frame from (run_id, tier, mode, concurrency, trial) keys, one int64 array per key and, per key,
+    the positions of its cache misses (None: not recorded)."""
+    if len(keys) != len(arrays) or (misses is not None and len(misses) != len(keys)):
+        raise ValueError("one sample array (and miss list) per key is required")
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     codes = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)
     latency = np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]) if arrays else np.empty(0, np.int64)
@@ -142,6 +155,15 @@ def samples_from_parts(keys: Sequence[tuple[str, str, str, int, int]], arrays: S
     data["concurrency"] = pd.Series(np.array([k[3] for k in keys], dtype=np.int64)[codes])
     data["trial"] = pd.Series(np.array([k[4] for k in keys], dtype=np.int64)[codes])
     data["latency_ns"] = pd.Series(latency)
+    miss = np.zeros(latency.size, dtype=bool)
+    known = np.ones(latency.size, dtype=bool)
+    offsets = np.cumsum([0, *lengths[:-1]]) if len(lengths) else np.empty(0, np.int64)
+    for i, positions in enumerate(misses if misses is not None else [None] * len(keys)):
+        if positions is None:
+            known[offsets[i]:offsets[i] + lengths[i]] = False
+        else:
+            miss[np.asarray(positions, dtype=np.int64) + offsets[i]] = True
+    data["miss"] = pd.Series(pd.arrays.BooleanArray(miss, ~known))
     # copy=False keeps one block per column: consolidating a million rows would copy them again.
     return pd.DataFrame(data, copy=False).astype(SAMPLE_COLUMNS)
 
@@ -150,11 +172,13 @@ def samples_frame(run: Run) -> pd.DataFrame:
     """Every trial's samples, in run order, as RunRepository.samples() returns them for a stored run."""
     keys: list[tuple[str, str, str, int, int]] = []
     arrays: list[np.ndarray] = []
+    misses: list[np.ndarray | None] = []
     for result in run.results:
         for t in result.trials:
             keys.append((run.run_id, result.tier, result.mode, int(result.concurrency), int(t.trial)))
             arrays.append(t.samples)
-    return samples_from_parts(keys, arrays)
+            misses.append(t.miss_index)
+    return samples_from_parts(keys, arrays, misses)
 
 
 def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:

@@ -11,11 +11,16 @@ History:
      latency_ns). Timestamps are TIMESTAMP holding UTC.
   2  runs gains the workload fields the listing and Compare use: distribution, warmup, cold, seed and
      cache_capacity (NULL = the key space), filled for older runs from their stored spec JSON.
+  3  benchcore 0.2: every read timed alone, hits split from misses, trials repeated and interleaved.
+     results gains hit_ratio, hit_p50_us, hit_p99_us, miss_p50_us, miss_p99_us (cache tiers) and, on the
+     pooled row (trial 0), p50_ci_low_us, p50_ci_high_us, cv_pct, unstable; from version 3 on that row's p50_us
+     is the median of the trials' p50s. sample_values gains miss (NULL: not recorded, i.e. stored before 3);
+     the samples view shows it. Older runs' specs get "interleave": false (their trials ran back to back).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 META = "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 
@@ -71,14 +76,23 @@ RESULTS = """CREATE TABLE results (
   server_kind VARCHAR,
   server_address VARCHAR,
   server_version VARCHAR,
+  hit_ratio DOUBLE,
+  hit_p50_us DOUBLE,
+  hit_p99_us DOUBLE,
+  miss_p50_us DOUBLE,
+  miss_p99_us DOUBLE,
+  p50_ci_low_us DOUBLE,
+  p50_ci_high_us DOUBLE,
+  cv_pct DOUBLE,
+  unstable BOOLEAN,
   PRIMARY KEY (run_id, tier, mode, concurrency, trial)
 )"""
 
 # Samples are keyed by a small integer: a million VARCHAR keys per run cost ~3x the insert time.
-SAMPLE_VALUES = "CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL)"
+SAMPLE_VALUES = "CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL, miss BOOLEAN)"
 
 SAMPLES_VIEW = """CREATE VIEW samples AS
-  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns
+  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss
   FROM sample_values s JOIN results r USING (result_id)"""
 
 CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SAMPLES_VIEW)
@@ -92,8 +106,10 @@ RUN_COLUMNS: tuple[str, ...] = (
 RESULT_COLUMNS: tuple[str, ...] = (
     "result_id", "run_id", "tier", "mode", "concurrency", "trial", "status", "error", "description", "ops",
     "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us", "p999_us",
-    "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version",
+    "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version", "hit_ratio", "hit_p50_us",
+    "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
 )
+SAMPLE_COLUMNS: tuple[str, ...] = ("result_id", "latency_ns", "miss")
 
 # version v -> the statements that turn a version-v file into version v + 1.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -115,5 +131,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
            FROM runs""",
         "DROP TABLE runs",
         "ALTER TABLE runs_v2 RENAME TO runs",
+    ),
+    # Nullable columns can be added in place; the view is rebuilt to show the new sample column.
+    2: (
+        *(f"ALTER TABLE results ADD COLUMN {name} DOUBLE" for name in (
+            "hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us",
+            "cv_pct")),
+        "ALTER TABLE results ADD COLUMN unstable BOOLEAN",
+        "ALTER TABLE sample_values ADD COLUMN miss BOOLEAN",
+        "DROP VIEW samples",
+        SAMPLES_VIEW,
+        """UPDATE runs SET spec = json_merge_patch(spec, '{"interleave": false}')
+           WHERE spec ->> '$.interleave' IS NULL""",
     ),
 }

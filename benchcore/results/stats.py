@@ -1,29 +1,51 @@
-"""Latency statistics over int64 nanosecond samples.
+"""Latency statistics over int64 nanosecond samples, and what repeated trials say about them.
 
-Percentiles use linear interpolation between closest ranks (numpy's default, the same as
-DuckDB's quantile_cont), so numbers recomputed from stored samples match the stored summary.
+Percentiles use linear interpolation between closest ranks (numpy's default, the same as DuckDB's
+quantile_cont), so numbers recomputed from stored samples match the stored summary.
+
+Repeat statistics (pooled summary only): the samples of one trial are correlated (same placement, same
+noise burst), so the unit of repetition is the trial. The reported p50 is the median of the trials' p50s,
+with a 95% bootstrap confidence interval over trials (scipy.stats.bootstrap, percentile method, seeded so a
+stored run recomputes the same interval); cv_pct is the coefficient of variation of the trial p50s, and a
+figure with cv_pct > UNSTABLE_CV_PCT is flagged unstable. Every other percentile is of all samples pooled.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from benchcore.models import Stats
+from benchcore.models import Stats, TrialResult
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+UNSTABLE_CV_PCT = 10.0
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 9_999
+BOOTSTRAP_SEED = 0
+
+
+def _us(samples_ns: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(samples_ns, q)) / 1000.0 if samples_ns.size else None
 
 
 def summarize(samples_ns: np.ndarray, wall_ns: int, errors: int = 0, hits: int | None = None,
-              misses: int | None = None) -> Stats:
-    """Summarise one timed phase; ops/s is successful reads over the phase's measured wall time."""
+              misses: int | None = None, miss_index: np.ndarray | None = None) -> Stats:
+    """Summarise one timed phase; ops/s is successful reads over the phase's measured wall time.
+
+    miss_index (positions of cache misses in samples_ns) splits the latencies into hits and misses; for a
+    cache tier (hits is not None) without one, every sample counts as a hit.
+    """
     ops = int(samples_ns.size)
     wall_s = wall_ns / 1e9
+    ratio, hit_p50, hit_p99, miss_p50, miss_p99 = _hit_miss(samples_ns, hits, misses, miss_index)
     if ops == 0:
         nan = math.nan
         return Stats(ops=0, errors=errors, hits=hits, misses=misses, mean_us=nan, stddev_us=nan, min_us=nan,
-                     p50_us=nan, p90_us=nan, p99_us=nan, p999_us=nan, max_us=nan, ops_per_sec=0.0, wall_s=wall_s)
+                     p50_us=nan, p90_us=nan, p99_us=nan, p999_us=nan, max_us=nan, ops_per_sec=0.0, wall_s=wall_s,
+                     hit_ratio=ratio)
     # Work on the int64 nanoseconds and scale the results: no float copy of a 10M-sample array.
     p50, p90, p99, p999 = np.percentile(samples_ns, PERCENTILES) / 1000.0
     return Stats(
@@ -41,21 +63,74 @@ def summarize(samples_ns: np.ndarray, wall_ns: int, errors: int = 0, hits: int |
         max_us=int(samples_ns.max()) / 1000.0,
         ops_per_sec=ops / wall_s if wall_s > 0 else math.inf,
         wall_s=wall_s,
+        hit_ratio=ratio,
+        hit_p50_us=hit_p50,
+        hit_p99_us=hit_p99,
+        miss_p50_us=miss_p50,
+        miss_p99_us=miss_p99,
     )
 
 
-def pool(trials: list[tuple[np.ndarray, int, int, int | None, int | None]]) -> Stats:
-    """All trials as one phase: samples concatenated, walls, errors, hits and misses added."""
+_Split = tuple[float | None, float | None, float | None, float | None, float | None]
+
+
+def _hit_miss(samples_ns: np.ndarray, hits: int | None, misses: int | None, miss_index: np.ndarray | None) -> _Split:
+    """(hit ratio, hit p50, hit p99, miss p50, miss p99); all None for a tier without a cache."""
+    if hits is None:
+        return None, None, None, None, None
+    total = hits + (misses or 0)
+    mask = np.zeros(samples_ns.size, dtype=bool)
+    if miss_index is not None and miss_index.size:
+        mask[miss_index] = True
+    hit, miss = samples_ns[~mask], samples_ns[mask]
+    return (hits / total if total else None, _us(hit, 50.0), _us(hit, 99.0), _us(miss, 50.0), _us(miss, 99.0))
+
+
+def pool(trials: Sequence[TrialResult]) -> Stats:
+    """All trials as one phase (samples concatenated; walls, errors, hits, misses added), with repeat
+    statistics over the trials: p50 = median of the trial p50s, its 95% CI, CV and the unstable flag."""
     if len(trials) == 1:
-        samples = trials[0][0]  # no copy
+        samples, miss_index = trials[0].samples, trials[0].miss_index  # no copy
     else:
-        samples = np.concatenate([t[0] for t in trials]) if trials else np.empty(0, np.int64)
-    hits = [t[3] for t in trials]
-    misses = [t[4] for t in trials]
-    return summarize(
+        samples = np.concatenate([t.samples for t in trials]) if trials else np.empty(0, np.int64)
+        offsets = np.cumsum([0, *(t.samples.size for t in trials[:-1])])
+        miss_index = np.concatenate([t.miss_index + o for t, o in zip(trials, offsets, strict=True)]) \
+            if trials else np.empty(0, np.int64)
+    hits = [t.stats.hits for t in trials]
+    misses = [t.stats.misses for t in trials]
+    pooled = summarize(
         samples,
-        wall_ns=sum(t[1] for t in trials),
-        errors=sum(t[2] for t in trials),
+        wall_ns=round(sum(t.stats.wall_s for t in trials) * 1e9),
+        errors=sum(t.stats.errors for t in trials),
         hits=None if any(h is None for h in hits) else sum(h for h in hits if h is not None),
         misses=None if any(m is None for m in misses) else sum(m for m in misses if m is not None),
+        miss_index=miss_index,
     )
+    return with_repeat_stats(pooled, [t.stats.p50_us for t in trials if t.stats.ops > 0])
+
+
+def with_repeat_stats(pooled: Stats, trial_p50s: Sequence[float]) -> Stats:
+    """pooled with p50 = median of the trial p50s and its CI, CV, unstable (None with fewer than 2 trials)."""
+    values = np.asarray([v for v in trial_p50s if v is not None and math.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return pooled
+    median = float(np.median(values))
+    if values.size < 2:
+        return replace(pooled, p50_us=median)
+    mean = float(values.mean())
+    cv = float(values.std(ddof=1) / mean * 100.0) if mean > 0 else 0.0
+    low, high = median_ci(values)
+    return replace(pooled, p50_us=median, p50_ci_low_us=low, p50_ci_high_us=high, cv_pct=cv,
+                   unstable=cv > UNSTABLE_CV_PCT)
+
+
+def median_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Bootstrap percentile interval of the median of `values` (at least two)."""
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])  # no spread: the bootstrap would be degenerate
+    from scipy.stats import bootstrap  # lazy: scipy costs ~0.3 s to import
+
+    result = bootstrap((values,), np.median, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
+                       method="percentile", random_state=BOOTSTRAP_SEED, vectorized=True)
+    ci = result.confidence_interval
+    return float(ci.low), float(ci.high)

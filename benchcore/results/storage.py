@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, RunSpec
+from benchcore.models import Run, RunSpec, TrialResult
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
 from benchcore.urls import REDACTED, redact
@@ -290,36 +290,43 @@ class RunRepository:
         next_id = int(first_id[0]) if first_id else 1
         rows: list[tuple[Any, ...]] = []
         sample_ids: list[int] = []
-        sample_arrays: list[np.ndarray] = []
+        sample_trials: list[TrialResult] = []
         for result in run.results:
-            trial_samples = [None, *(t.samples for t in result.trials)]  # record 0 is the pooled summary
-            for values, samples in zip(codec.result_records(result), trial_samples, strict=True):
+            trials: list[TrialResult | None] = [None, *result.trials]  # record 0 is the pooled summary
+            for values, trial in zip(codec.result_records(result), trials, strict=True):
                 values.update(result_id=next_id, run_id=run.run_id, error=_scrub_urls(values["error"]),
                               server_address=redact(values["server_address"] or ""))
                 rows.append(codec.ordered(values, schema.RESULT_COLUMNS))
-                if samples is not None:
+                if trial is not None:
                     sample_ids.append(next_id)
-                    sample_arrays.append(_as_samples(samples))
+                    sample_trials.append(trial)
                 next_id += 1
         # One multi-row VALUES per chunk: executemany costs ~0.5 ms per row in DuckDB.
         for start in range(0, len(rows), 100):
             chunk = rows[start:start + 100]
             con.execute(f"INSERT INTO results ({', '.join(schema.RESULT_COLUMNS)}) VALUES "
                         + ", ".join([_RESULT_VALUES] * len(chunk)), [v for row in chunk for v in row])
-        self._insert_samples(con, sample_ids, sample_arrays)
+        self._insert_samples(con, sample_ids, sample_trials)
 
-    def _insert_samples(self, con: duckdb.DuckDBPyConnection, ids: list[int], arrays: list[np.ndarray]) -> None:
+    def _insert_samples(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
+        arrays = [_as_samples(t.samples) for t in trials]
         lengths = [len(a) for a in arrays]
         if not sum(lengths):
             return
+        miss = np.zeros(sum(lengths), dtype=bool)
+        offsets = np.cumsum([0, *lengths[:-1]])
+        for trial, offset in zip(trials, offsets, strict=True):
+            miss[_as_samples(trial.miss_index) + offset] = True
         # Arrow wraps the numpy buffers without copying; DuckDB bulk-loads the table in one statement.
         table = pa.table({
             "result_id": np.repeat(np.asarray(ids, dtype=np.int64), lengths),
             "latency_ns": np.concatenate(arrays),
+            "miss": miss,
         })
+        columns = ", ".join(schema.SAMPLE_COLUMNS)
         con.register(_SAMPLES_INPUT, table)
         try:
-            con.execute(f"INSERT INTO sample_values SELECT result_id, latency_ns FROM {_SAMPLES_INPUT}")
+            con.execute(f"INSERT INTO sample_values ({columns}) SELECT {columns} FROM {_SAMPLES_INPUT}")
         finally:
             con.unregister(_SAMPLES_INPUT)
 
@@ -364,6 +371,8 @@ class RunRepository:
         json_path, npz_path = self._spool_files(run.run_id)
         arrays = {codec.sample_key(i, j): _as_samples(t.samples)
                   for i, result in enumerate(run.results) for j, t in enumerate(result.trials)}
+        arrays.update({codec.miss_key(i, j): _as_samples(t.miss_index)
+                       for i, result in enumerate(run.results) for j, t in enumerate(result.trials)})
         tmp = npz_path.with_suffix(".npz.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub fears a key named allow_pickle
@@ -497,13 +506,16 @@ class RunRepository:
             by_run: dict[str, list[int]] = {}
             for run_id, result_id, *_ in rows:
                 by_run.setdefault(run_id, []).append(result_id)
-            fetched: dict[int, np.ndarray] = {}
+            fetched: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}
             for result_ids in by_run.values():
                 fetched.update(_sample_arrays(con, result_ids))
+        misses: list[np.ndarray | None] = []
         for run_id, result_id, t, m, c, trial in rows:
             keys.append((run_id, t, m, c, trial))
-            arrays.append(fetched[result_id])
-        return frames.samples_from_parts(keys, arrays)
+            latencies, miss_index, recorded = fetched[result_id]
+            arrays.append(latencies)
+            misses.append(miss_index if recorded else None)
+        return frames.samples_from_parts(keys, arrays, misses)
 
     def get_run(self, run_id: str, with_samples: bool = True) -> Run:
         """Rebuild a stored Run; without samples each trial's samples array is empty."""
@@ -523,24 +535,31 @@ class RunRepository:
         # The label column is the truth (rename() updates both); the spec JSON holds everything else.
         head["config"] = {**json.loads(head.pop("spec")), "label": head["label"]}
         head["environment"] = json.loads(head["environment"])
-        results = codec.results_from_records(records, [arrays.get(rec["result_id"]) for rec in records])
+        parts = [arrays.get(rec["result_id"]) for rec in records]
+        results = codec.results_from_records(records, [None if p is None else p[:2] for p in parts])
         return codec.build_run(head, results)
 
 
-def _sample_arrays(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, np.ndarray]:
-    """result_id -> its samples in measured order, from one range scan (a run's ids are contiguous)."""
+def _sample_arrays(con: duckdb.DuckDBPyConnection,
+                   result_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, bool]]:
+    """result_id -> (samples in measured order, positions of misses, whether misses were recorded), from one
+    range scan (a run's ids are contiguous). Runs stored before schema version 3 have no miss flags."""
     if not result_ids:
         return {}
-    got = con.execute("SELECT result_id, latency_ns FROM sample_values WHERE result_id BETWEEN ? AND ?",
+    got = con.execute("SELECT result_id, latency_ns, coalesce(miss, false) AS miss, miss IS NOT NULL AS recorded "
+                      "FROM sample_values WHERE result_id BETWEEN ? AND ?",
                       [min(result_ids), max(result_ids)]).fetchnumpy()
     rid = np.asarray(got["result_id"], dtype=np.int64)
     lat = np.asarray(got["latency_ns"], dtype=np.int64)
+    miss = np.asarray(got["miss"], dtype=bool)
+    recorded = np.asarray(got["recorded"], dtype=bool)
     if rid.size > 1 and np.any(rid[1:] < rid[:-1]):
         order = np.argsort(rid, kind="stable")  # keeps measured order within each result
-        rid, lat = rid[order], lat[order]
+        rid, lat, miss, recorded = rid[order], lat[order], miss[order], recorded[order]
     lo = np.searchsorted(rid, result_ids, side="left")
     hi = np.searchsorted(rid, result_ids, side="right")
-    return {i: lat[a:b] for i, a, b in zip(result_ids, lo, hi, strict=True)}
+    return {i: (lat[a:b], np.flatnonzero(miss[a:b]).astype(np.int64), bool(b > a and recorded[a]))
+            for i, a, b in zip(result_ids, lo, hi, strict=True)}
 
 
 def _read_spool(json_path: Path, npz_path: Path) -> Run:

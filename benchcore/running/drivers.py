@@ -17,8 +17,10 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from benchcore.running.loops import Clock, LoadModel, LoopEnv, Outcome
+from benchcore.running.watchdog import NoWatchdog
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 
+CLOSE_TIMEOUT_S = 2.0
 SHARED_INTS_ABOVE = 100_000  # reads per phase above which key ints are shared (memory of 10M-read runs)
 _T = TypeVar("_T")
 
@@ -74,19 +76,29 @@ class SyncDriver:
 
     def phase(self, workers: Sequence[SyncTier], keys: list[list[int]], model: LoadModel,
               env: LoopEnv) -> tuple[list[Outcome], int]:
-        clock, loop = self.clock, model.sync
-        if len(workers) == 1:
-            t_start = clock()
-            outcome = loop(workers[0], keys[0], env)
-            return [outcome], clock() - t_start
-        outcomes: list[Outcome | None] = [None] * len(workers)
-        barrier = threading.Barrier(len(workers) + 1)
+        clock, loop, watchdog = self.clock, model.sync, env.watchdog or NoWatchdog()
+        outcomes = [Outcome() for _ in workers]
 
         def work(i: int) -> None:
-            barrier.wait()
-            outcomes[i] = loop(workers[i], keys[i], env)
+            with watchdog.watching(outcomes[i], workers[i].interrupt):
+                loop(workers[i], keys[i], env, outcomes[i])
 
-        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(workers))]
+        if len(workers) == 1:
+            t_start = clock()
+            work(0)
+            return outcomes, clock() - t_start
+        barrier = threading.Barrier(len(workers) + 1)
+        died: list[int] = []
+
+        def thread_main(i: int) -> None:
+            barrier.wait()
+            try:
+                work(i)
+            except BaseException:
+                died.append(i)
+                raise
+
+        threads = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(len(workers))]
         for t in threads:
             t.start()
         barrier.wait()
@@ -94,7 +106,9 @@ class SyncDriver:
         for t in threads:
             t.join()
         wall = clock() - t_start
-        return [o if o is not None else Outcome(aborted=True, last_error="worker thread died") for o in outcomes], wall
+        for i in died:
+            outcomes[i].aborted, outcomes[i].abort_reason = True, "worker thread died"
+        return outcomes, wall
 
     def close_workers(self, workers: Sequence[SyncTier]) -> None:
         for worker in workers:
@@ -132,18 +146,33 @@ class AsyncDriver:
 
     def phase(self, workers: Sequence[AsyncTier], keys: list[list[int]], model: LoadModel,
               env: LoopEnv) -> tuple[list[Outcome], int]:
-        async def run_all() -> tuple[list[Outcome], int]:
-            t_start = self.clock()
-            outcomes = await asyncio.gather(*(model.async_(w, k, env) for w, k in zip(workers, keys, strict=True)))
-            return list(outcomes), self.clock() - t_start
+        watchdog = env.watchdog or NoWatchdog()
+        outcomes = [Outcome() for _ in workers]
 
-        return self._run(run_all())
+        async def one(i: int) -> None:
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            assert task is not None
+
+            def interrupt() -> None:  # from the watchdog's thread
+                loop.call_soon_threadsafe(task.cancel)
+
+            with watchdog.watching(outcomes[i], interrupt):
+                await model.async_(workers[i], keys[i], env, outcomes[i])
+
+        async def run_all() -> int:
+            t_start = self.clock()
+            await asyncio.gather(*(one(i) for i in range(len(workers))))
+            return self.clock() - t_start
+
+        return outcomes, self._run(run_all())
 
     @staticmethod
     async def _close_all(workers: Sequence[AsyncTier]) -> None:
         for worker in workers:
+            # A stalled server may never answer a goodbye: bound it.
             with contextlib.suppress(Exception):
-                await worker.close()
+                await asyncio.wait_for(worker.close(), CLOSE_TIMEOUT_S)
 
     def close_workers(self, workers: Sequence[AsyncTier]) -> None:
         if workers:

@@ -17,7 +17,7 @@ import numpy as np
 from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
 from benchcore.results import stats
 from benchcore.running.drivers import Driver, chunks, driver_for
-from benchcore.running.loops import CLOSED, MAX_CONSECUTIVE_ERRORS, Clock, LoadModel, LoopEnv, Outcome, error_text
+from benchcore.running.loops import CLOSED, Clock, LoadModel, LoopEnv, Outcome, error_text
 from benchcore.running.progress import Reporter
 from benchcore.running.workloads import make_keys
 from benchcore.settings import Settings
@@ -37,31 +37,34 @@ class Unavailable(Exception):
 
 @dataclass
 class _Results:
-    """A session's bookkeeping: trials, counters, what went wrong."""
+    """A session's bookkeeping: trials, what went wrong."""
 
     trials: list[TrialResult] = field(default_factory=list)
-    raw: list[tuple[np.ndarray, int, int, int | None, int | None]] = field(default_factory=list)
     error: str | None = None
     cancelled: bool = False
     last_error: str | None = None  # of reads that failed while the tier went on (recovered)
+    note: str | None = None  # shown as the result's error when there is no error
 
     def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int,
-                  before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> None:
+                  before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> TrialResult:
         parts = [np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]
         samples = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy for one worker
+        offsets = np.cumsum([0, *(p.size for p in parts[:-1])])
+        miss_index = np.concatenate([np.frombuffer(o.miss_index, dtype=np.int64) + off
+                                     for o, off in zip(outcomes, offsets, strict=True)])
         errors = sum(o.errors for o in outcomes)
         hits = None if after[0] is None or before[0] is None else after[0] - before[0]
         misses = None if after[1] is None or before[1] is None else after[1] - before[1]
-        self.trials.append(TrialResult(trial=trial, stats=stats.summarize(samples, wall_ns, errors, hits, misses),
-                                       samples=samples))
-        self.raw.append((samples, wall_ns, errors, hits, misses))
+        result = TrialResult(trial=trial, samples=samples, miss_index=miss_index,
+                             stats=stats.summarize(samples, wall_ns, errors, hits, misses, miss_index))
+        self.trials.append(result)
         self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]
         if failed:
-            self.error = (f"stopped after {MAX_CONSECUTIVE_ERRORS} failed reads in a row in trial {trial}: "
-                          f"{failed[0].last_error}")
+            self.error = f"stopped in trial {trial} after {failed[0].abort_reason}"
         if any(o.cancelled for o in outcomes):
             self.cancelled = True
+        return result
 
 
 class TierSession:
@@ -69,7 +72,8 @@ class TierSession:
 
     def __init__(self, name: str, mode: str, spec: RunSpec, settings: Settings, *, server: ServerInfo,
                  unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
-                 reporter: Reporter, cancel: Any, model: LoadModel = CLOSED) -> None:
+                 reporter: Reporter, cancel: Any, watchdog: Any = None, model: LoadModel = CLOSED,
+                 on_trial: Callable[[TierSession, TrialResult], None] | None = None) -> None:
         self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
         self.server = server
         self.unavailable = unavailable
@@ -77,7 +81,9 @@ class TierSession:
         self.loader = loader
         self.reporter = reporter
         self.model = model
-        self.env = LoopEnv(clock=clock, cancel=cancel, progress=reporter.add, scrub=settings.scrub)
+        self.env = LoopEnv(clock=clock, cancel=cancel, progress=reporter.add, scrub=settings.scrub,
+                           read_timeout_s=spec.read_timeout_s, watchdog=watchdog)
+        self.on_trial = on_trial
         self.description = ""
         self.is_cache = False
         self.results = _Results()
@@ -94,6 +100,10 @@ class TierSession:
 
     def start(self) -> None:
         """Untimed: prepare the tier, open one worker per concurrency slot, warm up."""
+        if self.env.cancel.is_set():
+            self.results.cancelled = True
+            self.results.note = "run cancelled before this tier started"
+            return
         self.reporter.start(self.name, self.mode, "prepare", message=f"preparing {self.name} ({self.mode})")
         self._guard(self._start)
 
@@ -116,7 +126,7 @@ class TierSession:
                 raise Cancelled
             failed = [o for o in outcomes if o.aborted]
             if failed:
-                raise Unavailable(f"warmup failed: {failed[0].last_error}")
+                raise Unavailable(f"warmup failed after {failed[0].abort_reason}")
 
     def run_trial(self, trial: int) -> None:
         """One timed phase of spec.ops reads (1-based trial number; its keys come from seed + trial)."""
@@ -132,7 +142,9 @@ class TierSession:
         self.reporter.start(self.name, self.mode, "timed", trial, self.spec.ops)
         before = self._counters()
         outcomes, wall = self._driver.phase(self._workers, chunks(keys, len(self._workers)), self.model, self.env)
-        self.results.add_trial(trial, outcomes, wall, before, self._counters())
+        result = self.results.add_trial(trial, outcomes, wall, before, self._counters())
+        if self.on_trial is not None:
+            self.on_trial(self, result)
 
     def finish(self) -> TierResult:
         """Close the workers and the driver; the (tier, mode)'s result."""
@@ -169,9 +181,9 @@ class TierSession:
 
     def _result(self) -> TierResult:
         res = self.results
-        summary = stats.pool(res.raw) if res.raw else None
+        summary = stats.pool(res.trials) if res.trials else None
         status: TierStatus = "failed" if res.error else ("cancelled" if res.cancelled else "ok")
-        error = res.error
+        error = res.error or res.note
         if error is None and summary is not None and summary.errors and res.last_error:
             # Some reads failed but the tier went on (e.g. it reconnected): say what went wrong.
             error = f"{summary.errors:,} failed read(s), the tier went on; last: {res.last_error}"

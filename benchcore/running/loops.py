@@ -20,6 +20,7 @@ import time
 from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,14 +36,18 @@ CHECK_EVERY = 256  # reads between cancellation checks / progress updates (outsi
 
 @dataclass
 class Outcome:
-    """What one worker's loop produced."""
+    """What one worker's loop produced; created by the driver, filled by the loop, watched by the watchdog."""
 
-    samples: array = field(default_factory=lambda: array("q"))
+    samples: array = field(default_factory=lambda: array("q"))  # ns per successful read, in order
+    miss_index: array = field(default_factory=lambda: array("q"))  # positions in samples of cache misses
     errors: int = 0
     last_error: str | None = None
-    aborted: bool = False
+    aborted: bool = False  # the loop stopped: its server is gone or stalled (abort_reason says which)
+    abort_reason: str | None = None
     cancelled: bool = False
-    dropped: int = 0  # batched timing: reads of a batch that had a failed read (neither samples nor errors)
+    recovering: bool = False  # backing off / reconnecting after a failure (the watchdog leaves it alone)
+    timed_out: bool = False  # set by the watchdog: a read made no progress for the read timeout
+    stalled_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class LoopEnv:
     cancel: threading.Event
     progress: Callable[[int], None]  # reads finished since the last call (the run's progress reporter)
     scrub: Callable[[str], str]  # removes configured passwords from an error text
+    read_timeout_s: float = 0.0  # 0: no deadline
+    watchdog: Any = None  # a running Watchdog, or None (drivers bracket each loop with watchdog.watching)
 
 
 def error_text(exc: BaseException, scrub: Callable[[str], str]) -> str:
@@ -76,26 +83,39 @@ def backoff(consecutive: int) -> float:
     return min(first * 2 ** min(consecutive - 1, 30), cap)
 
 
-def _count_failure(out: Outcome, exc: Exception, env: LoopEnv, consecutive: int) -> bool:
-    """Count one failed read (or batch); True when it is the MAX_CONSECUTIVE_ERRORS-th in a row: stop."""
+def is_timeout(exc: BaseException) -> bool:
+    """A driver's own read deadline fired (builtin TimeoutError, redis-py's TimeoutError share only the name)."""
+    return any(c.__name__ == "TimeoutError" for c in type(exc).__mro__)
+
+
+def _fail(out: Outcome, exc: BaseException | None, env: LoopEnv, consecutive: int) -> bool:
+    """Count one failed read; True when the loop must stop: a stalled read, or the N-th failure in a row."""
     out.errors += 1
-    out.last_error = error_text(exc, env.scrub)
+    if out.timed_out or (exc is not None and is_timeout(exc)):
+        waited = max(out.stalled_s, env.read_timeout_s)
+        out.last_error = f"a read got no answer within {waited:.1f} s (read timeout {env.read_timeout_s:g} s)"
+        out.abort_reason = f"{out.last_error}: the server stopped answering"
+        out.aborted = True
+        return True
+    out.last_error = error_text(exc, env.scrub) if exc is not None else "read interrupted"
     if consecutive >= MAX_CONSECUTIVE_ERRORS:
+        out.abort_reason = f"{MAX_CONSECUTIVE_ERRORS} failed reads in a row: {out.last_error}"
         out.aborted = True
         return True
     return False
 
 
 # -- closed loop: the next read starts when the previous one ends -------------------------------------------
+# Every read is timed alone. After a read, a cache tier's `misses` counter tells whether it missed (checked
+# outside the timed window), so hits and misses get their own percentiles.
 
 
-def closed_sync(tier: SyncTier, keys: list[int], env: LoopEnv) -> Outcome:
-    if tier.timing_batch > 1:
-        return _closed_sync_batched(tier, keys, env)
-    out = Outcome()
+def closed_sync(tier: SyncTier, keys: list[int], env: LoopEnv, out: Outcome) -> None:
     append = out.samples.append
+    missed = out.miss_index.append
     read = tier.read
     clock = env.clock
+    seen = tier.misses
     consecutive = 0
     last_tick = 0
     for i, key in enumerate(keys):
@@ -110,28 +130,34 @@ def closed_sync(tier: SyncTier, keys: list[int], env: LoopEnv) -> Outcome:
             read(key)
         except Exception as exc:  # any driver error is one failed read, never a crash
             consecutive += 1
-            if _count_failure(out, exc, env, consecutive):
+            seen = tier.misses
+            if _fail(out, exc, env, consecutive):
                 break
             if tier.recovers:  # untimed: wait a little, then reopen a lost connection
+                out.recovering = True
                 if env.cancel.wait(backoff(consecutive)):
                     out.cancelled = True
                     break
                 with contextlib.suppress(Exception):
                     tier.recover()
+                out.recovering = False
             continue
         append(clock() - t0)
         consecutive = 0
+        if tier.misses != seen:
+            seen = tier.misses
+            missed(len(out.samples) - 1)
     env.progress(len(out.samples) + out.errors - last_tick)
-    return out
 
 
-async def closed_async(tier: AsyncTier, keys: list[int], env: LoopEnv) -> Outcome:
-    if tier.timing_batch > 1:
-        return await _closed_async_batched(tier, keys, env)
-    out = Outcome()
+async def closed_async(tier: AsyncTier, keys: list[int], env: LoopEnv, out: Outcome) -> None:
+    if getattr(tier, "read_nowait", None) is not None:
+        return await _closed_async_nowait(tier, keys, env, out)
     append = out.samples.append
+    missed = out.miss_index.append
     read = tier.read
     clock = env.clock
+    seen = tier.misses
     consecutive = 0
     last_tick = 0
     for i, key in enumerate(keys):
@@ -144,105 +170,77 @@ async def closed_async(tier: AsyncTier, keys: list[int], env: LoopEnv) -> Outcom
         t0 = clock()
         try:
             await read(key)
+        except asyncio.CancelledError:
+            if not out.timed_out:  # a real cancellation, not our deadline
+                raise
+            _fail(out, None, env, consecutive + 1)
+            break
         except Exception as exc:
             consecutive += 1
-            if _count_failure(out, exc, env, consecutive):
+            seen = tier.misses
+            if _fail(out, exc, env, consecutive):
                 break
             if tier.recovers:
+                out.recovering = True
                 await asyncio.sleep(backoff(consecutive))
                 if env.cancel.is_set():
                     out.cancelled = True
                     break
                 with contextlib.suppress(Exception):
                     await tier.recover()
+                out.recovering = False
             continue
         append(clock() - t0)
         consecutive = 0
+        if tier.misses != seen:
+            seen = tier.misses
+            missed(len(out.samples) - 1)
     env.progress(len(out.samples) + out.errors - last_tick)
-    return out
 
 
-def _closed_sync_batched(tier: SyncTier, keys: list[int], env: LoopEnv) -> Outcome:
-    """One clock pair per `timing_batch` reads; each read's sample is the batch mean.
-
-    For sub-microsecond reads a clock pair per read (~50 ns) would be a large share of what is
-    measured; the price is that percentiles are of batch means, which the tier's description says.
-    """
-    out = Outcome()
-    extend = out.samples.extend
+async def _closed_async_nowait(tier: Any, keys: list[int], env: LoopEnv, out: Outcome) -> None:
+    """closed_async for a tier whose hits need no await (an in-process cache): `read_nowait(key)` returns the
+    record, or None on a miss, which is then awaited. An async service reads its local cache with a plain
+    call; timing an await it would not make would charge the cache for a coroutine."""
+    append = out.samples.append
+    missed = out.miss_index.append
+    read_nowait = tier.read_nowait
     read = tier.read
     clock = env.clock
-    size = tier.timing_batch
     consecutive = 0
     last_tick = 0
-    for start in range(0, len(keys), size):
-        if start - last_tick >= CHECK_EVERY:
-            env.progress(start - last_tick)
-            last_tick = start
+    for i, key in enumerate(keys):
+        if i % CHECK_EVERY == 0 and i:
+            env.progress(i - last_tick)
+            last_tick = i
             if env.cancel.is_set():
                 out.cancelled = True
                 break
-        batch = keys[start:start + size]
         t0 = clock()
+        if read_nowait(key) is not None:
+            append(clock() - t0)
+            consecutive = 0
+            continue
         try:
-            for key in batch:
-                read(key)
+            await read(key)
+        except asyncio.CancelledError:
+            if not out.timed_out:
+                raise
+            _fail(out, None, env, consecutive + 1)
+            break
         except Exception as exc:
             consecutive += 1
-            out.dropped += len(batch) - 1
-            if _count_failure(out, exc, env, consecutive):
+            if _fail(out, exc, env, consecutive):
                 break
             continue
-        dt = clock() - t0
-        extend(array("q", [dt // len(batch)]) * len(batch))
+        append(clock() - t0)
+        missed(len(out.samples) - 1)
         consecutive = 0
-    env.progress(len(out.samples) + out.errors + out.dropped - last_tick)
-    return out
+    env.progress(len(out.samples) + out.errors - last_tick)
 
 
-async def _closed_async_batched(tier: AsyncTier, keys: list[int], env: LoopEnv) -> Outcome:
-    """As _closed_sync_batched; a hit is served by tier.read_nowait() when the tier has it, since an
-    async service reads its in-process cache with a plain call, not an await; misses are awaited."""
-    out = Outcome()
-    extend = out.samples.extend
-    read = tier.read
-    read_nowait = getattr(tier, "read_nowait", None)
-    clock = env.clock
-    size = tier.timing_batch
-    consecutive = 0
-    last_tick = 0
-    for start in range(0, len(keys), size):
-        if start - last_tick >= CHECK_EVERY:
-            env.progress(start - last_tick)
-            last_tick = start
-            if env.cancel.is_set():
-                out.cancelled = True
-                break
-        batch = keys[start:start + size]
-        t0 = clock()
-        try:
-            if read_nowait is None:
-                for key in batch:
-                    await read(key)
-            else:
-                for key in batch:
-                    if read_nowait(key) is None:
-                        await read(key)
-        except Exception as exc:
-            consecutive += 1
-            out.dropped += len(batch) - 1
-            if _count_failure(out, exc, env, consecutive):
-                break
-            continue
-        dt = clock() - t0
-        extend(array("q", [dt // len(batch)]) * len(batch))
-        consecutive = 0
-    env.progress(len(out.samples) + out.errors + out.dropped - last_tick)
-    return out
-
-
-SyncLoop = Callable[[SyncTier, list[int], LoopEnv], Outcome]
-AsyncLoop = Callable[[AsyncTier, list[int], LoopEnv], Awaitable[Outcome]]
+SyncLoop = Callable[[SyncTier, list[int], LoopEnv, Outcome], None]
+AsyncLoop = Callable[[AsyncTier, list[int], LoopEnv, Outcome], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult
+from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult, TrialResult
 from benchcore.running.engine import TierLoader, TierSession
 from benchcore.running.loops import Clock, measure_timer_overhead
 from benchcore.running.progress import ProgressFn, Reporter
+from benchcore.running.watchdog import Watchdog
 from benchcore.settings import Settings
 from benchcore.tiers.registry import load_tier, tier_info
 
@@ -76,40 +77,77 @@ def run_benchmark(
     tier_loader: TierLoader = load_tier,
     resolve: Resolver = resolve_servers,
     environment: EnvironmentFn = _environment,
+    on_trial: Callable[[str, str, TrialResult], None] | None = None,
+    on_result: Callable[[TierResult], None] | None = None,
+    on_start: Callable[[float, list[int] | None], None] | None = None,
 ) -> Run:
-    """Measure every requested (tier, mode); never raises because a tier failed."""
+    """Measure every requested (tier, mode); never raises because a tier failed.
+
+    on_start(timer overhead ns, client CPU affinity), on_trial(tier, mode, trial) after each trial and
+    on_result(result) after each (tier, mode) let a caller keep what is finished as it finishes (the worker
+    process streams them to its parent, so a worker that has to be killed loses only its current trial).
+    """
     cancel = cancel or threading.Event()
     started = datetime.now(UTC)
     with pinned(spec.cpus) as affinity:
         timer_overhead = measure_timer_overhead(clock)
+        if on_start is not None:
+            on_start(timer_overhead, affinity)
         resolved, servers, reasons = resolve(settings)
         available = {backend: reason is None for backend, reason in reasons.items()}
         reporter = Reporter(on_progress, spec.ops * spec.trials * len(spec.tiers) * len(spec.modes), spec.trials)
-        results: list[TierResult] = []
-        for name in spec.tiers:
-            info = tier_info(name)
-            missing = [reasons[b] for b in info.needs if reasons.get(b)]
-            server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
-            for mode in spec.modes:
-                if cancel.is_set():
-                    reporter.skip(spec.ops * spec.trials)
-                    results.append(TierResult(tier=name, mode=mode, concurrency=spec.concurrency, description="",
-                                              status="cancelled", error="run cancelled before this tier started",
-                                              server=server))
-                    continue
-                session = TierSession(name, mode, spec, resolved, server=server, unavailable=missing[0] if missing
-                                      else None, available=available, loader=tier_loader, clock=clock,
-                                      reporter=reporter, cancel=cancel)
-                session.start()
-                for trial in range(1, spec.trials + 1):
-                    if session.finished:
-                        break
-                    session.run_trial(trial)
-                results.append(session.finish())
+        with Watchdog(spec.read_timeout_s, cancel) as watchdog:
+            sessions = []
+            for name in spec.tiers:
+                info = tier_info(name)
+                missing = [reasons[b] for b in info.needs if reasons.get(b)]
+                server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
+                for mode in spec.modes:
+                    sessions.append(TierSession(
+                        name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
+                        available=available, loader=tier_loader, clock=clock, reporter=reporter, cancel=cancel,
+                        watchdog=watchdog,
+                        on_trial=None if on_trial is None else (lambda s, t: on_trial(s.name, s.mode, t))))
+            results = _run_sessions(sessions, spec, interleaved(spec), on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),
                timer_overhead_ns=timer_overhead)
+
+
+def interleaved(spec: RunSpec) -> bool:
+    """Trials round-robin across (tier, mode) unless asked otherwise, or the caches start cold: then each
+    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache."""
+    return spec.interleave and not spec.cold
+
+
+def _run_sessions(sessions: list[TierSession], spec: RunSpec, round_robin: bool,
+                  on_result: Callable[[TierResult], None] | None) -> list[TierResult]:
+    """Back to back, or (round_robin) every session started, then trial k of each in turn, then all finished:
+    a noise burst or a CPU-placement flip then lands on every tier instead of on one."""
+    results: list[TierResult] = []
+
+    def finish(session: TierSession) -> None:
+        result = session.finish()
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    if round_robin:
+        for session in sessions:
+            session.start()
+        for trial in range(1, spec.trials + 1):
+            for session in sessions:
+                session.run_trial(trial)
+        for session in sessions:
+            finish(session)
+        return results
+    for session in sessions:
+        session.start()
+        for trial in range(1, spec.trials + 1):
+            session.run_trial(trial)
+        finish(session)
+    return results
 
 
 def run_status(results: list[TierResult]) -> RunStatus:

@@ -9,6 +9,7 @@ each timed phase.
 from __future__ import annotations
 
 import json
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,8 +71,6 @@ class _TierBase:
     is_cache: ClassVar[bool] = False
     # True: recover() can reopen a lost connection; the runner then backs off and calls it after a failed read.
     recovers: ClassVar[bool] = False
-    # Reads per clock pair. 1 = every read timed alone. Sub-microsecond tiers set more (see runner).
-    timing_batch: ClassVar[int] = 1
 
     def __init__(self, ctx: TierContext) -> None:
         self.ctx = ctx
@@ -104,6 +103,12 @@ class SyncTier(_TierBase, ABC):
     def recover(self) -> None:
         """Untimed, after a failed read: reopen whatever connection was lost. May raise (ignored)."""
 
+    def interrupt(self) -> None:
+        """From another thread, when a read is stalled: make it fail now (shut the socket down).
+
+        Only for drivers without a read timeout of their own; the default does nothing.
+        """
+
 
 class AsyncTier(_TierBase, ABC):
     mode: ClassVar[str] = "async"
@@ -119,3 +124,19 @@ class AsyncTier(_TierBase, ABC):
 
     async def recover(self) -> None:
         """Untimed, after a failed read: reopen whatever connection was lost. May raise (ignored)."""
+
+
+def shut_down(fd: int) -> None:
+    """Shut a connected socket down, both ways: a read blocked on it returns at once with an error.
+
+    The descriptor stays open (the driver owns it and closes it when it learns the connection is gone).
+    """
+    if fd < 0:
+        return
+    sock = socket.socket(fileno=socket.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already shut down or not connected
+    finally:
+        sock.close()

@@ -29,7 +29,9 @@ def _failure(ctx: TierContext, exc: BaseException) -> TierUnavailable:
 
 
 def _client(ctx: TierContext, *, noreply: bool) -> Client:
-    return Client(_address(ctx), no_delay=True, connect_timeout=_TIMEOUT, timeout=_TIMEOUT, default_noreply=noreply)
+    # timeout is the read deadline: a stalled server fails the read (and the tier) after it.
+    return Client(_address(ctx), no_delay=True, connect_timeout=_TIMEOUT, timeout=ctx.spec.read_timeout_s,
+                  default_noreply=noreply)
 
 
 def _prepare(ctx: TierContext) -> None:

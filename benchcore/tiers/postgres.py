@@ -13,7 +13,7 @@ from typing import Any
 from benchcore.errors import TierUnavailable
 from benchcore.models import User
 from benchcore.tiers import dataset
-from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, shut_down
 
 
 @contextmanager
@@ -58,6 +58,12 @@ class PgReader:
         if row is None:
             raise _missing(key, self.ctx.spec.table)
         return User(id=row[0], name=row[1], age=row[2])
+
+    def interrupt(self) -> None:
+        """psycopg2 has no client-side read timeout: the watchdog ends a stalled read by shutting its socket."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            shut_down(conn.fileno())
 
     def recover(self) -> None:
         """Untimed: reconnect if the server dropped the connection (psycopg2 then marks it closed)."""
@@ -152,15 +158,17 @@ class OrmSyncTier(_Postgres, SyncTier):
         self.model = dataset.user_model(ctx.spec.table)
         self._engine: Any = None
         self._sessions: Any = None
+        self._dbapi: list[Any] = []  # psycopg2 connections the engine opened, for interrupt()
 
     def open(self) -> None:
-        from sqlalchemy import create_engine
+        from sqlalchemy import create_engine, event
         from sqlalchemy.orm import sessionmaker
 
         url = dataset.sqlalchemy_url(self.ctx.settings.postgres_url, "psycopg2")
         self._engine = create_engine(
             url, pool_size=1, max_overflow=0, connect_args={"connect_timeout": dataset.CONNECT_TIMEOUT_S}
         )
+        event.listen(self._engine, "connect", lambda dbapi_conn, _record: self._dbapi.append(dbapi_conn))
         try:
             with self._engine.connect() as conn:  # connect now (untimed); the connection stays in the pool
                 conn.exec_driver_sql("SELECT 1")
@@ -175,6 +183,12 @@ class OrmSyncTier(_Postgres, SyncTier):
         model = self.model
         with self._sessions() as session:  # a web request's session: fresh identity map every read
             return session.execute(select(model).where(model.id == key)).scalar_one().to_user()
+
+    def interrupt(self) -> None:
+        """See PgReader.interrupt: every psycopg2 connection this engine opened gets its socket shut."""
+        for conn in list(self._dbapi):
+            if not conn.closed:
+                shut_down(conn.fileno())
 
     def recover(self) -> None:
         # SQLAlchemy has dropped the dead connection from its pool; connect a fresh one now, untimed,

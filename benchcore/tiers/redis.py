@@ -21,7 +21,9 @@ REDIS_FIX = "start Redis or set BENCHCORE_REDIS_URL to a reachable server"
 PARSER = "hiredis" if HIREDIS_AVAILABLE else "pure-Python RESP parser"
 
 
-_TIMEOUTS = {"socket_connect_timeout": dataset.CONNECT_TIMEOUT_S, "socket_timeout": dataset.CONNECT_TIMEOUT_S}
+def _timeouts(ctx: TierContext) -> dict[str, float]:
+    # socket_timeout is the read deadline (a stalled server fails the read, and the tier, after it).
+    return {"socket_connect_timeout": dataset.CONNECT_TIMEOUT_S, "socket_timeout": ctx.spec.read_timeout_s}
 # Every client gets Retry(NoBackoff(), 0): redis-py's default (10 retries with backoff) would hide a dead
 # server for seconds and hide failed reads from the error count.
 
@@ -34,7 +36,7 @@ def _prepare(ctx: TierContext) -> None:
     """Untimed: seed PostgreSQL, then SET every key 1..keys (pipelined) or, when cold, DEL exactly our keys."""
     users = users_to_warm(ctx)
     try:
-        client = redis.Redis.from_url(ctx.settings.redis_url, retry=Retry(NoBackoff(), 0), **_TIMEOUTS)
+        client = redis.Redis.from_url(ctx.settings.redis_url, retry=Retry(NoBackoff(), 0), **_timeouts(ctx))
     except (redis.RedisError, OSError, ValueError) as exc:
         raise _failure(ctx, exc) from None
     try:
@@ -74,7 +76,8 @@ class _Redis(CacheAside):
         # single_connection_client holds one connection (connected by the first PING) instead of a pool
         # checkout + readiness poll on every command.
         return self._driver.from_url(
-            self.ctx.settings.redis_url, retry=self._retry(NoBackoff(), 0), single_connection_client=True, **_TIMEOUTS
+            self.ctx.settings.redis_url, retry=self._retry(NoBackoff(), 0), single_connection_client=True,
+            **_timeouts(self.ctx),
         )
 
 

@@ -33,6 +33,8 @@ _STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "
 _BOTTOM_LEGEND = alt.Legend(orient="bottom", columns=1, labelLimit=400)
 # Runs are categories, not an ordered quantity: distinct hues, never shades of one colour.
 RUN_COLORS: Literal["tableau10"] = "tableau10"
+# What a builder returns (altair types a layer as possibly faceted).
+AnyChart = alt.Chart | alt.LayerChart | alt.FacetChart
 # Width follows the container; `height` is the plotting area, so a long legend never squeezes the data
 # (Streamlit's default autosize "fit" would count legend and axis titles inside the height).
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
@@ -133,7 +135,7 @@ def _range_layers(
     return alt.layer(rule, p99, p50)
 
 
-def latency_by_tier(summaries: pd.DataFrame) -> alt.LayerChart | alt.FacetChart | alt.Chart:
+def latency_by_tier(summaries: pd.DataFrame) -> AnyChart:
     """One run: per tier, sync and async side by side; dot = p50, line = p50..p99, log x."""
     df = _ok_pooled(summaries)
     if df.empty:
@@ -225,7 +227,7 @@ def _run_order(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(df["run"]))
 
 
-def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.LayerChart | alt.FacetChart | alt.Chart:
+def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> AnyChart:
     """Selected runs per tier: dot = p50, line = p50..p99; colour = run, shape = mode."""
     df = _ok_pooled(summaries)
     if df.empty:
@@ -251,7 +253,7 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
     )
 
 
-def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> alt.Chart | alt.LayerChart | alt.FacetChart:
+def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> AnyChart:
     """Per tier: async p50 divided by sync p50, one bar per run; 1.0 = same, >1 = async slower."""
     df = _ok_pooled(summaries)
     if df.empty:

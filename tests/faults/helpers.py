@@ -82,7 +82,7 @@ def stored_run(label: str = "a stored run", ops: int = 50) -> Run:
     samples = np.random.default_rng(0).integers(300, 900, ops).astype(np.int64)
     trial = TrialResult(trial=1, stats=stats.summarize(samples, int(samples.sum()), 0, ops, 0), samples=samples)
     result = TierResult(tier="inprocess", mode="sync", concurrency=1, description="cache[id]", status="ok",
-                        summary=stats.pool([(samples, int(samples.sum()), 0, ops, 0)]), trials=(trial,),
+                        summary=stats.pool([trial]), trials=(trial,),
                         server=ServerInfo("in-process", "this process", "cachetools"))
     now = datetime.now(UTC)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=now, finished_at=now, status="complete",

@@ -81,8 +81,9 @@ def test_postgres_gone_for_good_stops_cleanly(tmp_path, pg_own, redis_srv, mc_sr
     assert sync.status == "failed"
     assert sync.summary is not None and sync.summary.errors == MAX_CONSECUTIVE_ERRORS and sync.summary.ops > 0
     assert f"{MAX_CONSECUTIVE_ERRORS} failed reads in a row" in sync.error
-    assert async_.status == "failed" and async_.summary is None
-    assert f"cannot reach PostgreSQL at {pg_own.url()}" in async_.error
+    # Trials are interleaved: the async tier was already open, so its first trial meets the dead server too.
+    assert async_.status == "failed" and async_.summary is not None and async_.summary.ops == 0
+    assert async_.summary.errors == MAX_CONSECUTIVE_ERRORS and "failed reads in a row" in async_.error
     assert run.status == "partial"
     assert stopped_in < 8, f"giving up took {stopped_in:.1f} s"
 

@@ -53,16 +53,15 @@ def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NA
                 results.append(TierResult(tier=tier, mode=mode, concurrency=1, description=f"{tier} read",
                                           status="failed", error=failed[(tier, mode)], server=server))
                 continue
-            parts, trial_results = [], []
+            trial_results = []
             for t in range(1, trials + 1):
                 median_ns = P50_US[tier] * 1000 * scale * (1.15 if mode == "async" else 1.0)
                 samples = rng.lognormal(np.log(median_ns), 0.25, ops).astype(np.int64)
                 wall = int(samples.sum())
                 hits = (ops, 0) if tier == "inprocess" else (None, None)
                 trial_results.append(TrialResult(trial=t, stats=summarize(samples, wall, 0, *hits), samples=samples))
-                parts.append((samples, wall, 0, *hits))
             results.append(TierResult(tier=tier, mode=mode, concurrency=1, description=f"{tier}: one read by id",
-                                      status="ok", summary=pool(parts), trials=tuple(trial_results), server=server))
+                                      status="ok", summary=pool(trial_results), trials=tuple(trial_results), server=server))
     status = "complete" if not failed else "partial"
     spec = RunSpec(tiers=tuple(tiers), ops=ops, trials=trials, label=label)
     return Run(run_id=f"{seed:04d}{int(started_at.timestamp()):08x}"[-12:], started_at=started_at,

@@ -29,7 +29,7 @@ def test_defaults_are_all_tiers_and_a_short_run(db_path):
     assert at.multiselect(key="tiers").value == ["postgres-orm", "postgres-raw", "redis", "memcached", "inprocess"]
     assert at.multiselect(key="modes").value == ["sync", "async"]
     assert at.number_input(key="ops").value == 2000
-    assert at.number_input(key="trials").value == 3
+    assert at.number_input(key="trials").value == 5
     assert at.button(key="run").label == "Run benchmark"
 
 

@@ -18,10 +18,12 @@ def test_column_constants_match_the_brief_and_the_models() -> None:
     assert list(frames.SUMMARY_COLUMNS) == [
         "run_id", "started_at", "label", "tier", "mode", "concurrency", "trial", "status", "error", "description",
         "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us",
-        "p999_us", "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version"]
+        "p999_us", "max_us", "ops_per_sec", "wall_s", "hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us",
+        "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "server_kind", "server_address",
+        "server_version"]
     assert tuple(f.name for f in fields(Stats)) == codec.STATS_FIELDS
     assert frames.RESULT_COLUMNS == codec.RESULT_FIELDS
-    assert list(frames.SAMPLE_COLUMNS) == ["run_id", "tier", "mode", "concurrency", "trial", "latency_ns"]
+    assert list(frames.SAMPLE_COLUMNS) == ["run_id", "tier", "mode", "concurrency", "trial", "latency_ns", "miss"]
     assert list(frames.RUN_COLUMNS) == [
         "run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency", "trials",
         "keys", "distribution", "warmup", "cold", "seed", "cache_capacity", "machine", "timer_overhead_ns"]

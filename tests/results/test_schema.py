@@ -67,6 +67,22 @@ FROZEN: dict[int, dict[str, Any]] = {
         ],
     },
 }
+# Version 3: hit/miss and repeat statistics on results, a miss flag per sample (the view shows it).
+FROZEN[3] = {
+    "tables": {
+        **FROZEN[2]["tables"],
+        "results": [*FROZEN[2]["tables"]["results"],
+                    *((name, "DOUBLE", NULL) for name in ("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us",
+                                                          "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us",
+                                                          "cv_pct")),
+                    ("unstable", "BOOLEAN", NULL)],
+        "sample_values": [*FROZEN[2]["tables"]["sample_values"], ("miss", "BOOLEAN", NULL)],
+    },
+    "views": {"samples": [*FROZEN[2]["views"]["samples"], ("miss", "BOOLEAN", NULL)]},
+    "keys": FROZEN[2]["keys"],
+}
+V3_RESULT_COLUMNS = ("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us",
+                     "p50_ci_high_us", "cv_pct", "unstable")
 V1_RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency",
                   "trials", "keys", "machine", "timer_overhead_ns", "spec", "environment")
 
@@ -122,7 +138,11 @@ def _read_v1(path: Path) -> dict[str, Any]:
             return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
         runs = {r["run_id"]: r for r in rows(f"SELECT {', '.join(V1_RUN_COLUMNS)} FROM runs")}
-        results = rows("SELECT * FROM results ORDER BY result_id")
+        for r in runs.values():  # version 3 records that version-1 runs ran their trials back to back
+            spec = json.loads(r["spec"])
+            r["spec"] = spec if spec.pop("interleave", False) is False else {**spec, "interleave": True}
+        results = [{k: v for k, v in r.items() if k not in V3_RESULT_COLUMNS}
+                   for r in rows("SELECT * FROM results ORDER BY result_id")]
         samples = {rid: np.asarray(values, dtype=np.int64) for rid, values in con.execute(
             "SELECT result_id, list(latency_ns ORDER BY rowid) FROM sample_values GROUP BY result_id").fetchall()}
     finally:
@@ -173,7 +193,7 @@ def test_a_version_1_file_is_upgraded_and_keeps_every_figure(v1_file: Path) -> N
 
     repo = RunRepository(v1_file)
     listed = repo.list_runs()  # reading is enough: an older file is upgraded first
-    assert describe(v1_file) == _frozen(2)  # the same schema as a fresh file
+    assert describe(v1_file) == _frozen(schema.SCHEMA_VERSION)  # the same schema as a fresh file
 
     # Every stored value of the version-1 tables, read again by plain duckdb.
     after = _read_v1(v1_file)
@@ -189,7 +209,7 @@ def test_a_version_1_file_is_upgraded_and_keeps_every_figure(v1_file: Path) -> N
         "SELECT run_id, distribution, warmup, cold, seed, cache_capacity FROM runs").fetchall()}
     con.close()
     for run_id, row in before["runs"].items():
-        spec = json.loads(row["spec"])
+        spec = row["spec"]
         assert workload[run_id] == (spec["distribution"], spec["warmup"], spec["cold"], spec["seed"],
                                     spec["cache_capacity"])
     assert workload["eb6424c32adb"] == ("uniform", 20, False, 1, None)
@@ -208,13 +228,16 @@ def test_a_version_1_file_is_upgraded_and_keeps_every_figure(v1_file: Path) -> N
         assert run.label == stored["label"] and run.status == stored["status"]
         assert run.timer_overhead_ns == stored["timer_overhead_ns"]
         records = [rec for result in run.results for rec in codec.result_records(result)]
-        assert records == [{k: v for k, v in row.items() if k not in ("result_id", "run_id")}
-                           for row in by_run[run_id]]
+        assert [{k: v for k, v in rec.items() if k not in V3_RESULT_COLUMNS} for rec in records] == [
+            {k: v for k, v in row.items() if k not in ("result_id", "run_id")} for row in by_run[run_id]]
+        assert all(rec[k] is None for rec in records for k in V3_RESULT_COLUMNS)  # not measured by version 1
+        assert not run.spec.interleave
         trial_rows = [row["result_id"] for row in by_run[run_id] if row["trial"] > 0]
         trials = [t for result in run.results for t in result.trials]
         assert len(trials) == len(trial_rows)
         for trial, rid in zip(trials, trial_rows, strict=True):
             np.testing.assert_array_equal(trial.samples, before["samples"].get(rid, np.empty(0, np.int64)))
+            assert trial.miss_index.size == 0
         # The environment: typed, and every key version 1 stored comes back with its value.
         environment = json.loads(stored["environment"])
         document = codec.environment_to_dict(run.environment)
@@ -228,6 +251,7 @@ def test_a_version_1_file_is_upgraded_and_keeps_every_figure(v1_file: Path) -> N
                                                                                ("inprocess", "ok", False)]
     samples = repo.samples(list(V1_RUNS))
     assert len(samples) == sum(len(v) for v in before["samples"].values()) > 0
+    assert samples["miss"].isna().all()  # version 1 did not record which reads missed
 
     # A new run saves into the upgraded file, beside the old ones.
     new = make_run("after-upgrade", seed=4)
@@ -244,8 +268,8 @@ def test_a_failed_upgrade_leaves_the_file_at_version_1_untouched(v1_file: Path,
     monkeypatch.setitem(schema.MIGRATIONS, 1, (*schema.MIGRATIONS[1], "SELECT no_such_column FROM runs"))
     repo = RunRepository(v1_file)
     for call in (repo.list_runs, lambda: repo.save(make_run())):
-        with pytest.raises(StorageError, match=r"cannot upgrade .* from schema version 1 to 2 \(Binder Error: "
-                                               r"[^\n]*\); it is left at version 1, unchanged\.$"):
+        with pytest.raises(StorageError, match=rf"cannot upgrade .* from schema version 1 to {schema.SCHEMA_VERSION} "
+                                               r"\(Binder Error: [^\n]*\); it is left at version 1, unchanged\.$"):
             call()
     assert _digest(v1_file) == before
     assert sorted(p.name for p in v1_file.parent.iterdir() if p != repo.spool_dir) == files

@@ -26,13 +26,17 @@ NASTY_LABEL = "x'); DROP TABLE runs; -- <script>alert(\"hi\")</script> & ünïco
 T0 = datetime(2025, 1, 31, 14, 5, 7, 123456, tzinfo=UTC)
 
 
-def _stats(rng: np.random.Generator, ops: int, cache: bool) -> Stats:
+def _stats(rng: np.random.Generator, ops: int, cache: bool, pooled: bool = False) -> Stats:
     p = np.sort(rng.random(6) * 1000)
+    split = dict(hit_ratio=(ops - 1) / ops, hit_p50_us=float(p[1]), hit_p99_us=float(p[4]), miss_p50_us=float(p[5]),
+                 miss_p99_us=float(p[5])) if cache else {}
+    repeat = dict(p50_ci_low_us=float(p[0]), p50_ci_high_us=float(p[2]), cv_pct=float(rng.random() * 20),
+                  unstable=bool(rng.random() < 0.5)) if pooled else {}
     return Stats(ops=ops, errors=int(rng.integers(0, 3)), hits=ops - 1 if cache else None,
                  misses=1 if cache else None, mean_us=float(p[2]), stddev_us=float(rng.random()),
                  min_us=float(p[0]), p50_us=float(p[1]), p90_us=float(p[3]), p99_us=float(p[4]),
                  p999_us=float(p[5]), max_us=float(p[5]) + 0.1, ops_per_sec=float(rng.random() * 1e5),
-                 wall_s=float(rng.random()))
+                 wall_s=float(rng.random()), **split, **repeat)
 
 
 def make_run(run_id: str = "run1", per_trial: int = 50, *, label: str = "baseline", started: datetime = T0,
@@ -53,11 +57,12 @@ def make_run(run_id: str = "run1", per_trial: int = 50, *, label: str = "baselin
                                           "redis at 127.0.0.1:6379 refused the connection", None, (), server))
                 continue
             trial_results = tuple(
-                TrialResult(k, _stats(rng, per_trial, cache), rng.integers(1_000, 900_000, per_trial, dtype=np.int64))
+                TrialResult(k, _stats(rng, per_trial, cache), rng.integers(1_000, 900_000, per_trial, dtype=np.int64),
+                            np.array([k % per_trial], np.int64) if cache else np.empty(0, np.int64))
                 for k in range(1, trials + 1)
             )
             results.append(TierResult(tier, mode, 1, f"{tier} {mode}: one read", "ok", None,
-                                      _stats(rng, per_trial * trials, cache), trial_results, server))
+                                      _stats(rng, per_trial * trials, cache, pooled=True), trial_results, server))
     environment = Environment(
         python="CPython 3.11.7", python_version="3.11.7", python_implementation="CPython", os_system="Linux",
         os_release="6.1.0-18-amd64", cpu_model="Intel(R) Xeon(R) Gold", cpu_count=2, cpu_affinity=(0, 1),
@@ -75,6 +80,7 @@ def assert_same_run(a: Run, b: Run) -> None:
         for ta, tb in zip(ra.trials, rb.trials, strict=True):
             assert tb.samples.dtype == np.int64
             np.testing.assert_array_equal(ta.samples, tb.samples)
+            np.testing.assert_array_equal(ta.miss_index, tb.miss_index)
 
 
 def _rows(path: Path, run_id: str) -> dict[str, int]:

@@ -210,13 +210,28 @@ def test_sync_concurrency_uses_one_instance_per_worker_and_splits_the_ops():
 def test_cancel_keeps_what_was_measured():
     cancel = threading.Event()
     FakeSync.cancel_at = (cancel, 300)
-    spec = _spec(tiers=("postgres-raw", "redis"), ops=1000, keys=10, trials=2)
+    spec = _spec(tiers=("postgres-raw", "redis"), ops=1000, keys=10, trials=2, interleave=False)
     run = _run(spec, {("postgres-raw", "sync"): FakeSync, ("redis", "sync"): Unreachable}, cancel=cancel)
     raw, redis = run.results
     assert raw.status == "cancelled" and len(raw.trials) == 1
     assert 300 <= raw.summary.ops < 1000  # stops at the next check, keeps the samples
-    assert redis.status == "cancelled"
+    assert redis.status == "cancelled" and redis.error == "run cancelled before this tier started"
     assert run.status == "partial"
+
+
+def test_interleaved_cancel_keeps_every_finished_trial():
+    cancel = threading.Event()
+
+    class Second(FakeSync):
+        pass
+
+    FakeSync.cancel_at = (cancel, 5 + 3)  # during trial 2 of the first tier (warmup 0, 5 reads per trial)
+    spec = _spec(tiers=("postgres-raw", "redis"), trials=3)
+    run = _run(spec, {("postgres-raw", "sync"): FakeSync, ("redis", "sync"): Second}, cancel=cancel)
+    first, second = run.results
+    assert first.status == second.status == "cancelled"
+    assert [t.trial for t in first.trials] == [1, 2] and [t.trial for t in second.trials] == [1]
+    assert first.trials[1].stats.ops == 5  # the check comes every 256 reads: trial 2 ran to its end
 
 
 def test_progress_reaches_the_total():
@@ -269,44 +284,98 @@ def test_cpu_pinning_applies_during_the_run_and_is_restored():
     assert os.sched_getaffinity(0) == before
 
 
-class Batched(FakeSync):
-    timing_batch = 4
-
-
-class BatchedAsync(FakeAsync):
-    timing_batch = 4
+class NowaitAsync(FakeAsync):
+    is_cache = True
     nowait_calls = 0
 
     def read_nowait(self, key: int) -> User | None:
         type(self).nowait_calls += 1
         if key % 2:  # odd keys "hit" synchronously
             CLOCK.advance(key * 1000)
+            self.hits += 1
             return User(key, "x", 1)
         return None
 
-
-def test_batched_timing_gives_each_read_its_batch_mean():
-    CLOCK.tick = 7  # timer cost is paid once per batch, not per read
-    spec = _spec(ops=8, keys=8)
-    run = _run(spec, {("postgres-raw", "sync"): Batched})
-    samples = run.results[0].trials[0].samples.tolist()
-    # keys 1..4 -> (10 µs + 7 ns) / 4, keys 5..8 -> (26 µs + 7 ns) / 4
-    assert samples == [2501] * 4 + [6501] * 4
-    assert run.results[0].summary.ops == 8 and run.results[0].summary.wall_s > 0
+    async def read(self, key: int) -> User:
+        self.misses += 1
+        return await super().read(key)
 
 
-def test_batched_async_uses_the_sync_hit_path_and_awaits_misses():
-    BatchedAsync.nowait_calls = 0
-    run = _run(_spec(modes=("async",), ops=8, keys=8), {("postgres-raw", "async"): BatchedAsync})
-    assert BatchedAsync.nowait_calls == 8
-    assert run.results[0].trials[0].samples.tolist() == [2500] * 4 + [6500] * 4
+def test_every_read_is_timed_alone_and_cache_misses_get_their_own_percentiles():
+    CLOCK.tick = 7  # one timer cost per read
+    run = _run(_spec(), {("postgres-raw", "sync"): FakeSync})
+    trial = run.results[0].trials[0]
+    assert trial.samples.tolist() == [1007, 2007, 3007, 4007, 5007]
+    assert trial.miss_index.tolist() == [1, 3]  # keys 2 and 4 missed
+    s = run.results[0].summary
+    assert s.hit_ratio == pytest.approx(3 / 5)
+    assert s.hit_p50_us == pytest.approx(3.007) and s.miss_p50_us == pytest.approx(3.007)
+    assert s.hit_p99_us == pytest.approx(np.percentile([1.007, 3.007, 5.007], 99))
+    assert s.miss_p99_us == pytest.approx(np.percentile([2.007, 4.007], 99))
 
 
-def test_a_failed_read_drops_its_batch_and_counts_one_error(monkeypatch):
-    monkeypatch.setattr(Batched, "fail_keys", {6})
-    result = _run(_spec(ops=8, keys=8), {("postgres-raw", "sync"): Batched}).results[0]
-    assert result.summary.errors == 1 and result.summary.ops == 4
-    assert result.trials[0].samples.tolist() == [2500] * 4
+def test_a_tier_without_a_cache_has_no_hit_or_miss_figures():
+    s = _run(_spec(modes=("async",)), {("postgres-raw", "async"): FakeAsync}).results[0].summary
+    assert s.hit_ratio is None and s.hit_p50_us is None and s.miss_p50_us is None
+
+
+def test_async_hits_without_an_await_are_timed_and_misses_are_awaited():
+    NowaitAsync.nowait_calls = 0
+    run = _run(_spec(modes=("async",), ops=8, keys=8), {("postgres-raw", "async"): NowaitAsync})
+    trial = run.results[0].trials[0]
+    assert NowaitAsync.nowait_calls == 8
+    assert trial.samples.tolist() == [k * 1000 for k in range(1, 9)]
+    assert trial.miss_index.tolist() == [1, 3, 5, 7]
+    assert (trial.stats.hits, trial.stats.misses) == (4, 4)
+
+
+def test_a_failed_read_is_one_error_and_does_not_shift_the_miss_positions(monkeypatch):
+    monkeypatch.setattr(FakeSync, "fail_keys", {2})
+    trial = _run(_spec(ops=6, keys=6), {("postgres-raw", "sync"): FakeSync}).results[0].trials[0]
+    assert trial.stats.errors == 1 and trial.samples.tolist() == [1000, 3000, 4000, 5000, 6000]
+    assert trial.miss_index.tolist() == [2, 4]  # keys 4 and 6
+
+
+def test_trials_are_interleaved_across_tiers_and_modes_unless_cold_or_asked_not_to():
+    seen: list[tuple[str, str, int]] = []
+
+    def on_trial(tier: str, mode: str, trial) -> None:
+        seen.append((tier, mode, trial.trial))
+
+    mapping = {("postgres-raw", "sync"): FakeSync, ("redis", "sync"): FakeSync}
+    _run(_spec(tiers=("postgres-raw", "redis"), trials=2), mapping, on_trial=on_trial)
+    assert seen == [("postgres-raw", "sync", 1), ("redis", "sync", 1), ("postgres-raw", "sync", 2),
+                    ("redis", "sync", 2)]
+    assert len(FakeSync.instances) == 2  # one worker per (tier, mode), kept open across rounds
+    for kw in ({"interleave": False}, {"cold": True}):
+        seen.clear()
+        _run(_spec(tiers=("postgres-raw", "redis"), trials=2, **kw), mapping, on_trial=on_trial)
+        assert seen == [("postgres-raw", "sync", 1), ("postgres-raw", "sync", 2), ("redis", "sync", 1),
+                        ("redis", "sync", 2)]
+
+
+def test_results_stream_as_each_tier_finishes():
+    finished: list[str] = []
+    run = _run(_spec(tiers=("postgres-raw", "redis"), trials=2),
+               {("postgres-raw", "sync"): FakeSync, ("redis", "sync"): Unreachable},
+               on_result=lambda r: finished.append(f"{r.tier}:{r.status}"))
+    assert finished == ["postgres-raw:ok", "redis:failed"] == [f"{r.tier}:{r.status}" for r in run.results]
+
+
+def test_the_reported_p50_is_the_median_of_the_trial_p50s():
+    class Drifting(FakeSync):
+        """Trial t reads take t times as long: trial p50s 3, 6, 9 µs (pooled p50 would be 6 µs too, so skew it)."""
+
+        def read(self, key: int) -> User:
+            trial = self.reads // 5 + 1
+            CLOCK.advance(key * 1000 * ([1, 2, 10][trial - 1] - 1))
+            return super().read(key)
+
+    s = _run(_spec(trials=3), {("postgres-raw", "sync"): Drifting}).results[0].summary
+    assert s.p50_us == pytest.approx(6.0)  # median of 3, 6, 30; all 15 samples pooled give 5 µs
+    assert s.p50_ci_low_us <= 6.0 <= s.p50_ci_high_us
+    assert s.cv_pct == pytest.approx(np.std([3, 6, 30], ddof=1) / np.mean([3, 6, 30]) * 100)
+    assert s.unstable is True
 
 
 def test_long_phases_share_key_ints():

@@ -40,7 +40,7 @@ def summaries(run_ids=("run-a",), tiers=TIER_NAMES, failed=()) -> pd.DataFrame:
                     }
                 )
     # Through frames.build_frame: the exact dtypes the repository returns (pandas str, nullable Int64).
-    return build_frame([tuple(r[c] for c in SUMMARY_COLUMNS) for r in rows], SUMMARY_COLUMNS)
+    return build_frame([tuple(r.get(c) for c in SUMMARY_COLUMNS) for r in rows], SUMMARY_COLUMNS)
 
 
 def samples(run_ids=("run-a",), tiers=TIER_NAMES, n=5000) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def samples(run_ids=("run-a",), tiers=TIER_NAMES, n=5000) -> pd.DataFrame:
             for mode in MODES:
                 lat = (rng.lognormal(np.log(P50[tier] * 1000), 0.3, n)).astype(np.int64)
                 parts.append(pd.DataFrame({"run_id": run_id, "tier": tier, "mode": mode, "concurrency": 1,
-                                           "trial": 1, "latency_ns": lat}))
+                                           "trial": 1, "latency_ns": lat, "miss": False}))
     return pd.concat(parts, ignore_index=True).astype(SAMPLE_COLUMNS)
 
 
