@@ -38,6 +38,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+DEFAULTS = RunSpec()
+
+
 def _add_target_flags(p: argparse.ArgumentParser) -> None:
     for backend in BACKENDS.values():
         p.add_argument(backend.flag, dest=backend.settings_attr, help=f"overrides {backend.env_var}")
@@ -57,7 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
     run.add_argument("--concurrency", type=_positive_int, default=1,
                      help=f"threads (sync) or tasks (async), each with its own connection (1..{MAX_CONCURRENCY})")
-    run.add_argument("--trials", type=_positive_int, default=3, help="full timed phases per tier and mode")
+    run.add_argument("--trials", type=_positive_int, default=DEFAULTS.trials,
+                     help=f"timed phases per tier and mode, interleaved across tiers (default {DEFAULTS.trials}); "
+                          "the p50 is the median of the trials' p50s, with a 95%% CI")
+    run.add_argument("--sequential", action="store_true",
+                     help="run each tier and mode's trials back to back instead of round-robin")
+    run.add_argument("--read-timeout", type=_seconds, default=DEFAULTS.read_timeout_s,
+                     help="a read without an answer for this long fails its tier "
+                          f"(default {DEFAULTS.read_timeout_s:g} s)")
     run.add_argument("--keys", type=_positive_int, default=10_000, help="rows seeded and keys read")
     run.add_argument("--distribution", choices=DISTRIBUTIONS, default="uniform")
     run.add_argument("--seed", type=_positive_int, default=1)
@@ -141,41 +158,47 @@ def _save(run: Run, settings: Settings, err: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.running.session import run_benchmark
+    from benchcore.running.process import run_in_worker
 
     spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
                    concurrency=args.concurrency, trials=args.trials, keys=args.keys,
                    distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
                    table=args.table, key_prefix=args.key_prefix, cache_capacity=args.cache_capacity,
-                   cpus=args.cpus or None)
+                   cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential)
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     if json_path and not json_path.parent.exists():
         raise ConfigError(f"--json: directory {json_path.parent} does not exist")
-    cancel = threading.Event()
+    cancel, kill = threading.Event(), threading.Event()
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
+    def on_signal(signum: int, frame: Any) -> None:
+        # The first Ctrl-C or SIGTERM (timeout, systemd, docker stop) stops the run and saves what it measured;
+        # a second Ctrl-C stops the benchmark process at once (what it finished is still saved).
+        if cancel.is_set():
+            kill.set()
+            err.write("\nstopping the benchmark process now; saving what it finished\n")
+            return
         cancel.set()
-        err.write("\ncancelling: finishing the current read, saving what was measured (Ctrl-C again to abort)\n")
+        err.write(f"\ncancelling ({signal.Signals(signum).name}): stopping after the current read, saving what was "
+                  "measured (Ctrl-C again to stop at once)\n")
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() \
-        else None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, on_signal) for s in handled} \
+        if threading.current_thread() is threading.main_thread() else {}
     try:
         started = time.monotonic()
-        run = run_benchmark(spec, settings, on_progress=_ProgressPrinter(err), cancel=cancel)
+        run = run_in_worker(spec, settings, on_progress=_ProgressPrinter(err), cancel=cancel, kill=kill)
+        out.write(report.results_table(run) + "\n")
+        out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
+        code = _exit_code(run, cancel.is_set())
+        if json_path:
+            json_path.write_text(json.dumps(report.run_dict(run), indent=2) + "\n")
+            err.write(f"wrote {json_path}\n")
+        if not args.no_save and not _save(run, settings, err):
+            code = max(code, EXIT_TIER_FAILED)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    out.write(report.results_table(run) + "\n")
-    out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
-    code = _exit_code(run, cancel.is_set())
-    if json_path:
-        json_path.write_text(json.dumps(report.run_dict(run), indent=2) + "\n")
-        err.write(f"wrote {json_path}\n")
-    if not args.no_save and not _save(run, settings, err):
-        code = max(code, EXIT_TIER_FAILED)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 

@@ -135,7 +135,9 @@ def results(job: BenchmarkJob) -> None:
     ui.altair(charts.latency_by_tier(summary))
     st.subheader("Latency distribution")
     st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = stalls.")
-    ui.altair(charts.latency_distribution(frames.samples_frame(run)))
+    points = job.distribution
+    ui.altair(charts.latency_distribution(points=points) if points is not None
+              else charts.latency_distribution(frames.samples_frame(run)))
     if job.saved and not job.save_note:
         st.page_link(ui.COMPARE_PAGE, label="Compare this run with earlier runs", icon=":material/compare_arrows:")
 

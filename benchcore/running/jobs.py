@@ -1,10 +1,12 @@
-"""Benchmark runs in a background thread, one at a time per process.
+"""Benchmark runs watched from a background thread, one at a time per process.
 
 Why: a Streamlit page script is rerun (and interrupted) on every widget interaction, so a run
-inside the script would die on the first click elsewhere. The job thread never touches Streamlit;
-pages poll `job.progress` / `job.state` from a fragment. One JobRegistry per process (the app holds
-it in st.cache_resource) means a second browser tab sees the run already in progress instead of
-starting another one that would compete for the same two CPU cores and skew both.
+inside the script would die on the first click elsewhere. The run itself executes in a worker process
+(running/process.py), so nothing the dashboard does disturbs the timed loop; the job thread only waits for
+it, saves it, and never touches Streamlit. Pages poll `job.progress` / `job.state` from a fragment.
+One JobRegistry per process (the app holds it in st.cache_resource) means a second browser tab sees
+the run already in progress instead of starting another one that would compete for the same two CPU
+cores and skew both.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import pandas as pd
 
 from benchcore.errors import BenchError
 from benchcore.models import Progress, Run, RunSpec
+from benchcore.running.worker import without_samples
 from benchcore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,9 +42,10 @@ def save_run(run: Run, settings: Settings) -> str | None:
 
 
 def _default_runner(*args: Any, **kwargs: Any) -> Run:
-    from benchcore.running.session import run_benchmark  # lazy: importing the engine is not free
+    # The run executes in a worker process: this (Streamlit) process only starts it, watches and saves it.
+    from benchcore.running.process import run_in_worker
 
-    return run_benchmark(*args, **kwargs)
+    return run_in_worker(*args, **kwargs)
 
 
 @dataclass
@@ -56,6 +62,9 @@ class BenchmarkJob:
     saved: bool = False  # in the results db, or spooled next to it (then save_note says so)
     save_note: str | None = None  # e.g. "db locked, kept in ...spool; imported on the next write"
     save_error: str | None = None  # the run exists but could be neither saved nor spooled; safe to show
+    # The finished run's latency distribution, already thinned to what the chart draws: once the run is saved
+    # its samples are dropped from `run` (the page shows the thinned points, not a million raw samples).
+    distribution: pd.DataFrame | None = field(default=None, repr=False)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -96,6 +105,13 @@ class BenchmarkJob:
         else:
             self.run = run
             try:
+                from benchcore.results.frames import samples_frame
+                from benchcore.views.charts import distribution_points
+
+                self.distribution = distribution_points(samples_frame(run))
+            except Exception as exc:  # a chart must never cost the run
+                log.error("thinning the samples of run %s failed: %s", run.run_id, exc)
+            try:
                 note = saver(run, settings)
                 self.save_note = settings.scrub(note) if note else None
                 self.saved = True
@@ -104,6 +120,8 @@ class BenchmarkJob:
             except Exception as exc:
                 self.save_error = f"could not save the run ({type(exc).__name__}); details are in the server log"
                 log.error("saving run %s failed: %s", run.run_id, settings.scrub(repr(exc)))
+            if self.saved:  # what a finished job keeps: figures and the thinned distribution, no raw samples
+                self.run = replace(run, results=tuple(without_samples(r) for r in run.results))
         finally:
             self.finished = time.time()
             self._done.set()

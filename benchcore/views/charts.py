@@ -192,14 +192,22 @@ def _points_per_series(samples: pd.DataFrame, by: list[str], max_points: int) ->
     return max(MIN_POINTS_PER_SERIES, min(max_points, MAX_TOTAL_POINTS // series))
 
 
-def latency_distribution(
-    samples: pd.DataFrame, max_points: int = MAX_POINTS_PER_SERIES
-) -> alt.Chart:
-    """One run: ECDF of every tier x mode on one log axis (tiers separate by orders of magnitude)."""
-    if samples.empty:
-        return _empty("no samples stored for this run")
+def distribution_points(samples: pd.DataFrame, max_points: int = MAX_POINTS_PER_SERIES) -> pd.DataFrame:
+    """What latency_distribution draws: a few thousand ECDF points per run, however many samples it has
+    (the dashboard keeps these, not the samples, for a finished run)."""
     by = ["tier", "mode"]
-    points = ecdf_points(samples, by, _points_per_series(samples, by, max_points))
+    return ecdf_points(samples, by, _points_per_series(samples, by, max_points))
+
+
+def latency_distribution(samples: pd.DataFrame | None = None, max_points: int = MAX_POINTS_PER_SERIES, *,
+                         points: pd.DataFrame | None = None) -> alt.Chart:
+    """One run: ECDF of every tier x mode on one log axis (tiers separate by orders of magnitude).
+
+    From the samples, or from distribution_points() computed earlier."""
+    if points is None:
+        points = distribution_points(samples, max_points) if samples is not None else pd.DataFrame()
+    if points.empty:
+        return _empty("no samples stored for this run")
     return (
         alt.Chart(points)
         .mark_line(interpolate="step-after")

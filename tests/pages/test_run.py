@@ -59,7 +59,7 @@ def test_second_click_while_running_does_not_start_another(db_path):
     at = fill_small(run_page(), tiers=("inprocess",), ops=2_000_000)
     at.button(key="run").click().run()
     no_exceptions(at)
-    wait_until(at, lambda a: any("inprocess" in s.label for s in a.status), timeout_s=30)
+    wait_until(at, lambda a: any("inprocess" in s.label and "trial" in s.label for s in a.status), timeout_s=30)
     status = at.status[0]
     assert status.label.startswith("Running: inprocess") and "trial" in status.label
     assert status.icon == "spinner"  # still running, not shown as complete

@@ -76,6 +76,17 @@ def _die_with_parent(sig: int) -> Callable[[], None] | None:
     return preexec
 
 
+def die_with_parent(sig: int, parent: int) -> bool:
+    """From a child that is already running: ask the kernel for `sig` when the thread that started it dies
+    (Linux); if that parent is already gone, signal ourselves now. False where the OS cannot do it."""
+    if _LIBC is None:
+        return False
+    _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+    return True
+
+
 def placement(cpus: tuple[int, ...] | None) -> tuple[int, ...] | None:
     """The CPUs a server child gets: the ones asked for, else the process's own; None where not supported."""
     if not AFFINITY_SUPPORTED:
