@@ -25,6 +25,9 @@ _SEED_PAGE = 1000
 # Matches user_model(): String -> varchar, Integer -> integer.
 _CREATE = "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY, name varchar NOT NULL, age integer NOT NULL)"
 _COLUMNS = (("id", "integer"), ("name", "character varying"), ("age", "integer"))  # as format_type() names them
+_RELKINDS = {"p": "a partitioned table", "v": "a view", "m": "a materialized view", "f": "a foreign table",
+             "S": "a sequence", "i": "an index", "I": "a partitioned index", "c": "a composite type",
+             "t": "a TOAST table"}  # pg_class.relkind; "r" (a plain table) is the only one benchcore uses
 
 
 class Base(DeclarativeBase):
@@ -162,19 +165,29 @@ def ensure_seeded(postgres_url: str, table: str, keys: int) -> int:
 
 
 def _check_shape(cur: Any, table: str) -> bool:
-    """True if `table` exists with exactly our columns, False if it does not exist; else ConfigError.
+    """True if `table` is a plain table with exactly our columns, False if nothing has that name; else ConfigError.
 
-    Refuses to touch a table that is not benchcore's, e.g. an application's `users` (issue 5): inserting
-    our rows into it would succeed whenever its other columns are nullable.
+    Refuses, before any statement touches it, a table that is not benchcore's, e.g. an application's `users`
+    (inserting our rows would succeed whenever its other columns are nullable), and anything but a plain table even
+    with exactly our columns: rows written through a view land in the application's table behind it, and a
+    partitioned table, a partition or a foreign table stores them somewhere benchcore did not create.
     """
+    cur.execute("SELECT relkind, relispartition FROM pg_class WHERE oid = to_regclass(%s)", ('"' + table + '"',))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    kind, is_partition = row
+    if kind != "r" or is_partition:
+        what = "a partition of another table" if is_partition else _RELKINDS.get(kind, f"a relation of kind {kind!r}")
+        raise ConfigError(f"table {table!r} already exists and is not a benchcore table: it is {what}; benchcore "
+                          "writes only to a plain table of its own: choose another table name (--table / the Table "
+                          "field)")
     cur.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         ('"' + table + '"',),
     )
     columns = [(name, kind) for name, kind in cur.fetchall()]
-    if not columns:
-        return False
     if columns != list(_COLUMNS):
         found = ", ".join(f"{n} {k}" for n, k in columns) or "none"
         raise ConfigError(
