@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, RunSpec, TrialResult
+from benchcore.models import Run, TrialResult, check_label
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
 from benchcore.urls import redact, redact_urls
@@ -117,7 +117,7 @@ def _ids(run_ids: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _validate_label(label: str) -> None:
-    RunSpec(label=label)  # the same rules as a new run's label; raises ConfigError
+    check_label(label)  # the same rules as a new run's label; raises ConfigError
 
 
 @contextmanager
