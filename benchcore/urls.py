@@ -2,7 +2,7 @@
 
 How each backend's URL is read (the same reading decides what is secret):
 - PostgreSQL (postgresql://, postgres://, postgresql+driver://): scheme, user info, host, port and database as
-  SQLAlchemy's make_url reads them (a password may hold any character but '@'); the query as libpq reads it:
+  SQLAlchemy's make_url reads them; the query as libpq reads it:
   key=value fields, percent-decoded, where host, port, user, password and dbname override the URL's own. A host
   that is a directory (`?host=/var/run/postgresql`, or `%2Fvar%2Frun%2Fpostgresql` in the host position) is a
   unix socket; no host at all is libpq's default socket.
@@ -10,9 +10,10 @@ How each backend's URL is read (the same reading decides what is secret):
 - Memcached: memcached://host[:port].
 Secret fields: the user info's password, and every query field whose name says so (password, sslpassword, ...).
 
-A URL is refused (ConfigError) wherever its driver could read it differently from the plain split redaction uses,
-so a secret is never cut in two and half of it shown: an '@' outside the user info, a '#' in a Redis or Memcached
-URL (urllib ends the password there), a space or control character, a query field without '='. The refusal shows
+A URL is refused (ConfigError) wherever a reader could take it differently from the plain split redaction uses,
+so a secret is never cut in two and half of it shown: an unencoded '/', '?' or '#' in the user info (urllib ends
+it at any of them, libpq at '/', make_url at none), an '@' outside the user info, a '#' anywhere in a Redis or
+Memcached URL, a space or control character, a query field without '='. The refusal shows
 the URL with everything between '//' and the last '@' removed and says to percent-encode.
 
 Free text (driver messages) is scrubbed of URLs with redact() and of known secrets by exact-token match only: a
@@ -103,9 +104,9 @@ def _readable(url: str, layout: _Layout) -> bool:
         if scheme.split("+", 1)[0] in POSTGRES_SCHEMES:
             _postgres(url, layout)
         elif layout.scheme in REDIS_SCHEMES:
-            _redis(url)
+            _redis(url, layout)
         elif scheme in MEMCACHED_SCHEMES:
-            _host_port(url, 11211)
+            _host_port(url, layout, 11211)
     except _Unparsable:
         return False
     return True
@@ -116,16 +117,21 @@ def redact(url: str) -> str:
 
     A URL its driver cannot read safely loses everything between '//' and the last '@' instead.
     """
+    return _redact(url)[0]
+
+
+def _redact(url: str) -> tuple[str, bool]:
+    """(redacted url, whether its driver reads it the way it was split)."""
     layout = _layout(url)
     if layout is None:  # not a URL; if it has user info anyway, drop it
-        return url if "@" not in url else REDACTED + url[url.rfind("@"):]
+        return (url if "@" not in url else REDACTED + url[url.rfind("@"):]), False
     if not _readable(url, layout):
-        return _without_userinfo(url, layout)
+        return _without_userinfo(url, layout), False
     parts, pos = [], 0
     for start, end in layout.secrets:
         parts += [url[pos:start], REDACTED]
         pos = end
-    return "".join([*parts, url[pos:]])
+    return "".join([*parts, url[pos:]]), True
 
 
 def secrets_of(url: str) -> list[str]:
@@ -142,7 +148,18 @@ def secrets_of(url: str) -> list[str]:
 
 def redact_urls(text: str) -> str:
     """text with every URL in it redacted."""
-    return _URL_IN_TEXT.sub(lambda m: redact(m.group()), text)
+    return _URL_IN_TEXT.sub(lambda m: _redact_in_text(m.group()), text)
+
+
+def _redact_in_text(found: str) -> str:
+    # A sentence may end a URL with punctuation ("at memcached://u:***@h:1: refused"); drop it only when the URL
+    # cannot be read with it, so a secret that ends in a '.' is still redacted whole.
+    shown, readable = _redact(found)
+    stripped = found.rstrip(".,:;!?)]}")
+    if readable or stripped == found:
+        return shown
+    shown_stripped, readable = _redact(stripped)
+    return shown_stripped + found[len(stripped):] if readable else shown
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
@@ -159,9 +176,13 @@ def _refusal(url: str, reason: str) -> ConfigError:
     return ConfigError(f"malformed URL {shown!r} ({reason}): {ENCODE_HINT}")
 
 
-def _common_checks(url: str, fragment_allowed: bool) -> None:
+def _common_checks(url: str, layout: _Layout, fragment_allowed: bool) -> None:
     if _SPACE_OR_CONTROL.search(url):
         raise _Unparsable("a space or control character")
+    # Readers disagree where such a user info ends: urllib (redis-py, asyncpg) at any of them, libpq at '/',
+    # make_url at none; the password would be cut in two, or a query password read as a host.
+    if layout.at >= 0 and any(c in url[layout.start:layout.at] for c in "/?#"):
+        raise _Unparsable("an unencoded '/', '?' or '#' before the '@'")
     if not fragment_allowed and "#" in url:
         raise _Unparsable("'#' in the URL")
 
@@ -255,7 +276,7 @@ def _postgres(url: str, layout: _Layout) -> PostgresParams:
     from sqlalchemy.engine.url import make_url
     from sqlalchemy.exc import ArgumentError
 
-    _common_checks(url, fragment_allowed=True)  # make_url and libpq give '#' no meaning
+    _common_checks(url, layout, fragment_allowed=True)  # after the user info, make_url and libpq give '#' no meaning
     if url.count("@") > 1:
         raise _Unparsable("more than one '@'")
     q = url.find("?", layout.at + 1 if layout.at >= 0 else layout.start)
@@ -313,15 +334,15 @@ def parse_redis(url: str) -> dict[str, Any]:
     if layout is None or layout.scheme not in REDIS_SCHEMES:
         raise ConfigError(f"Redis URL {redact(url)!r} must start with redis://, rediss:// or unix://")
     try:
-        return _redis(url)
+        return _redis(url, layout)
     except _Unparsable as exc:
         raise _refusal(url, str(exc)) from None
 
 
-def _redis(url: str) -> dict[str, Any]:
+def _redis(url: str, layout: _Layout) -> dict[str, Any]:
     from redis.connection import parse_url
 
-    _common_checks(url, fragment_allowed=False)
+    _common_checks(url, layout, fragment_allowed=False)
     parts = _split(url)
     try:
         parts.port  # noqa: B018 - urllib checks the port when it is read
@@ -342,7 +363,7 @@ def host_port(url: str, default_port: int, schemes: tuple[str, ...] = MEMCACHED_
     if layout is None or layout.scheme.lower() not in schemes:
         raise ConfigError(f"URL {redact(url)!r} must start with {' or '.join(s + '://' for s in schemes)}")
     try:
-        return _host_port(url, default_port)
+        return _host_port(url, layout, default_port)
     except _Unparsable as exc:
         reason = str(exc)
         if reason == "invalid port":
@@ -352,8 +373,8 @@ def host_port(url: str, default_port: int, schemes: tuple[str, ...] = MEMCACHED_
         raise _refusal(url, reason) from None
 
 
-def _host_port(url: str, default_port: int) -> tuple[str, int]:
-    _common_checks(url, fragment_allowed=False)
+def _host_port(url: str, layout: _Layout, default_port: int) -> tuple[str, int]:
+    _common_checks(url, layout, fragment_allowed=False)
     parts = _split(url)
     try:
         port = parts.port or default_port

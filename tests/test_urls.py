@@ -33,7 +33,10 @@ def test_secrets_of_decodes_and_scrub_removes_it():
         ("postgresql://u@h:5432/db?password=S3cr3t&sslmode=require", "postgresql://u@h:5432/db?password=***&sslmode=require"),
         ("postgresql://u@h/db?sslpassword=k3y", "postgresql://u@h/db?sslpassword=***"),
         ("unix:///run/redis.sock?db=0&password=S3cr3t", "unix:///run/redis.sock?db=0&password=***"),
-        ("postgresql://u:Red#Pa?ss/77@h:5/db", "postgresql://u:***@h:5/db"),  # make_url: anything but '@'
+        ("postgresql://u:Red#Pa?ss/77@h:5/db", "postgresql://***@h:5/db"),  # libpq and make_url disagree: refused
+        ("postgresql://u:Red%23Pa%3Fss%2F77@h:5/db", "postgresql://u:***@h:5/db"),
+        ("postgresql://h:5432/db?password=a@b", "postgresql://***@b"),  # libpq: a query password; make_url: a host
+        ("memcached://u:pw@h:1:", "memcached://***@h:1:"),  # unreadable as a URL (in a sentence: see below)
         ("redis://:Red#Pass77@127.0.0.1:56380/0", "redis://***@127.0.0.1:56380/0"),  # urllib would cut at '#'
         ("redis://:a?b@h/0", "redis://***@h/0"),
         ("redis://:a/b@h/0", "redis://***@h/0"),
@@ -49,7 +52,8 @@ def test_redact_by_field(url, expected):
 
 
 @pytest.mark.parametrize("url", ["redis://:Red#Pass77@127.0.0.1:56380/0", "redis://:a?b@h/0", "postgresql://u:p@ss@h/db",
-                                 "redis://h/0?password=ab&cd", "memcached://u:pw@h:1#x", "redis://:p w@h/0"])
+                                 "redis://h/0?password=ab&cd", "memcached://u:pw@h:1#x", "redis://:p w@h/0",
+                                 "postgresql://u:Red#Pass77@h/db", "postgresql://u:a?b@h/db", "postgresql://u:a/b@h/db"])
 def test_unreadable_urls_are_refused_without_their_secret(url):
     backend = {"redis": "redis", "postgresql": "postgres", "memcached": "memcached"}[url.split(":", 1)[0]]
     with pytest.raises(ConfigError, match="percent-encode") as info:
@@ -63,6 +67,7 @@ def test_exact_token_scrub_never_cuts_into_other_words():
     assert scrub("127.0.0.1 refused 127; '127'", ["127"]) == "127.0.0.1 refused ***; '***'"
     assert scrub("user=u password=pw@x", ["pw"]) == "user=u password=***@x"
     assert scrub("pwned", ["pw"]) == "pwned"
+    assert scrub("at memcached://u:pw@h:1: refused", []) == "at memcached://u:***@h:1: refused"
 
 
 def test_postgres_params_follow_libpq_and_make_url():
@@ -71,7 +76,7 @@ def test_postgres_params_follow_libpq_and_make_url():
                                                                      "a+b&c", "/var/run/postgresql")
     assert dict(p.options) == {"sslmode": "require"}
     assert parse_postgres("postgresql://%2Fvar%2Frun%2Fpostgresql/db").host == "/var/run/postgresql"
-    q = parse_postgres("postgres://u:Red#Pa?ss/77@[::1]:6543/app?application_name=x")
+    q = parse_postgres("postgres://u:Red%23Pa%3Fss%2F77@[::1]:6543/app?application_name=x")
     assert (q.user, q.password, q.host, q.port, q.dbname) == ("u", "Red#Pa?ss/77", "::1", 6543, "app")
     assert "Red" not in repr(q)
 
