@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from benchcore.servers.targets import _postgres_endpoint, connect_error, server_version
+from benchcore.servers import backends
+from benchcore.servers.targets import connect_error, server_version
 from benchcore.tiers import dataset
 from tests.conftest import IN_CI
 from tests.faults.conftest import Cli, small_run_args, start_server
@@ -47,7 +48,7 @@ def local_socket() -> str:
 @pytest.mark.servers
 @pytest.mark.parametrize("url", [*LOCAL_FORMS, "postgresql:///postgres?host=/var/run/postgresql&port=5432"])
 def test_endpoint_probe_finds_the_local_socket(url, local_socket):
-    assert _postgres_endpoint(url) == local_socket
+    assert backends.get("postgres").endpoint(url) == local_socket
     assert connect_error("postgres", url) is None
 
 
