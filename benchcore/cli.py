@@ -39,8 +39,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def _at_least_one(text: str) -> int:
-    value = _positive_int(text)
+def _at_least_one(raw: str) -> int:
+    value = _positive_int(raw)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
