@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from benchcore import preflight, text
 from benchcore.errors import BenchError, ConfigError
 from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
 from benchcore.servers.backends import BACKENDS
@@ -36,6 +37,13 @@ def _positive_int(text: str) -> int:
         return int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _at_least_one(raw: str) -> int:
+    value = _positive_int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -92,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
     runs.add_argument("--db")
-    runs.add_argument("--limit", type=_positive_int, default=50)
+    runs.add_argument("--limit", type=_at_least_one, default=50, help="how many runs to list (1 or more)")
 
     show = sub.add_parser("show", help="print one stored run")
     show.add_argument("run_id")
@@ -127,10 +135,10 @@ class _ProgressPrinter:
             trial = f"trial {p.trial}/{p.trials} " if p.trial else ""
             self.stream.write(f"\r\033[K[{pct:5.1f}%] {p.tier} ({p.mode}) {p.phase} {trial}{p.done:,}/{p.total:,}")
             if p.phase in ("done", "failed"):
-                self.stream.write("\n" if p.phase == "done" else f" - {p.message}\n")
+                self.stream.write("\n" if p.phase == "done" else f" - {text.escape(p.message)}\n")
             self.stream.flush()
         elif p.phase in ("done", "failed"):
-            end = "done" if p.phase == "done" else f"FAILED: {p.message}"
+            end = "done" if p.phase == "done" else f"FAILED: {text.escape(p.message)}"
             self.stream.write(f"[{pct:5.1f}%] {p.tier} ({p.mode}) {end}\n")
             self.stream.flush()
 
@@ -167,8 +175,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                    cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential)
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
-    if json_path and not json_path.parent.exists():
-        raise ConfigError(f"--json: directory {json_path.parent} does not exist")
+    preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
+    err.write(f"benchcore: this run makes {spec.estimate.describe()}\n")
     cancel, kill = threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -191,11 +199,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(report.results_table(run) + "\n")
         out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
         code = _exit_code(run, cancel.is_set())
-        if json_path:
-            json_path.write_text(json.dumps(report.run_dict(run), indent=2) + "\n")
-            err.write(f"wrote {json_path}\n")
-        if not args.no_save and not _save(run, settings, err):
+        # Save first: the JSON is a copy, and a full disk or a vanished directory must not cost the run.
+        saved = not args.no_save and _save(run, settings, err)
+        if not args.no_save and not saved:
             code = max(code, EXIT_TIER_FAILED)
+        if json_path:
+            try:
+                json_path.write_text(json.dumps(report.run_dict(run), indent=2) + "\n")
+                err.write(f"wrote {json_path}\n")
+            except OSError as exc:
+                kept = "is saved" if saved else "was not saved (--no-save)" if args.no_save else "was not saved either"
+                err.write(f"benchcore: writing {json_path} failed: {exc.strerror or exc}; run {run.run_id} {kept}\n")
+                code = max(code, EXIT_TIER_FAILED)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

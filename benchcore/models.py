@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchcore import text
 from benchcore.errors import ConfigError
 from benchcore.tiers.registry import MODES, TIER_NAMES
 
@@ -24,6 +26,13 @@ MAX_TRIALS = 20
 MAX_KEYS = 1_000_000
 MAX_LABEL = 200
 MIN_READ_TIMEOUT_S, MAX_READ_TIMEOUT_S = 0.1, 600.0
+# Timed reads per run (ops x trials x tiers x modes). Every sample is an int64 the run holds until it is saved
+# (8 bytes, plus an int64 index per cache miss), and saving briefly holds 17 more bytes per sample for DuckDB's
+# bulk load (the samples concatenated, their result ids, the miss flags): 50 M samples = 400 MB held (800 MB if
+# every read missed), ~1.25 GB at the save, on top of the ~150 MB the process itself needs. Without this cap the
+# per-field caps allowed 10 M x 20 x 5 x 2 = 2 G samples (16 GB).
+MAX_SAMPLES = 50_000_000
+SAMPLE_BYTES = 8
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -76,6 +85,55 @@ def _check_cpus(cpus: object) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
+class SampleEstimate:
+    """How many timed reads a run makes and how much memory their samples take."""
+
+    ops: int
+    trials: int
+    tiers: int
+    modes: int
+
+    @property
+    def reads(self) -> int:
+        return self.ops * self.trials * self.tiers * self.modes
+
+    @property
+    def megabytes(self) -> float:
+        return self.reads * SAMPLE_BYTES / 1e6
+
+    @property
+    def over_cap(self) -> bool:
+        return self.reads > MAX_SAMPLES
+
+    def describe(self) -> str:
+        """'60,000 timed reads (5 tiers x 2 modes x 3 trials x 2,000 reads), 0.5 MB of samples'."""
+        return (f"{self.reads:,} timed reads ({self.tiers} tier{'s' * (self.tiers != 1)} x {self.modes} "
+                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)} x {self.ops:,} "
+                f"reads), {self.megabytes:,.1f} MB of samples")
+
+    def refusal(self) -> str:
+        return (f"this run would make {self.describe()}; the cap is {MAX_SAMPLES:,} timed reads "
+                f"({MAX_SAMPLES * SAMPLE_BYTES / 1e6:,.0f} MB) per run: lower ops, trials, tiers or modes")
+
+
+def estimate_samples(ops: int, trials: int, tiers: int, modes: int) -> SampleEstimate:
+    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes)
+
+
+def check_label(label: object) -> None:
+    """ConfigError unless label is text a terminal and a page show as typed (no controls, no bidi overrides)."""
+    if not isinstance(label, str) or len(label) > MAX_LABEL:
+        raise ConfigError(f"label must be text of at most {MAX_LABEL} characters")
+    found = text.first_unsafe(label)
+    if found:
+        raise ConfigError(f"label must not contain control characters or bidi overrides/isolates (found {found})")
+
+
+# Set while a stored run is loaded: rules added after it was made (the per-run cap, stricter labels) do not apply.
+_STORED = contextvars.ContextVar("benchcore_stored_spec", default=False)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """What to measure. Validated on construction: an invalid spec cannot exist."""
 
@@ -119,10 +177,13 @@ class RunSpec:
             object.__setattr__(self, "cpus", _check_cpus(self.cpus))
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(f"unknown distribution {self.distribution!r}; valid: {', '.join(DISTRIBUTIONS)}")
-        if not isinstance(self.label, str) or len(self.label) > MAX_LABEL:
-            raise ConfigError(f"label must be text of at most {MAX_LABEL} characters")
-        if any(ord(c) < 32 and c not in "\t" for c in self.label):
-            raise ConfigError("label must not contain control characters")
+        if _STORED.get():
+            if not isinstance(self.label, str):
+                raise ConfigError("label must be text")
+        else:
+            check_label(self.label)
+            if self.estimate.over_cap:
+                raise ConfigError(self.estimate.refusal())
         if not _IDENTIFIER.match(self.table):
             raise ConfigError(
                 f"table {self.table!r} must be a lower-case SQL identifier: letters, digits, _; at most 63 chars"
@@ -134,6 +195,10 @@ class RunSpec:
     def capacity(self) -> int:
         return self.cache_capacity or self.keys
 
+    @property
+    def estimate(self) -> SampleEstimate:
+        return estimate_samples(self.ops, self.trials, len(self.tiers), len(self.modes))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tiers"], d["modes"] = list(self.tiers), list(self.modes)
@@ -142,9 +207,14 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        """A stored spec: validated as when it was made (a run stored before the per-run cap still loads)."""
         known = {f for f in cls.__dataclass_fields__}
-        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
-        return cls(**values)
+        token = _STORED.set(True)
+        try:
+            values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+            return cls(**values)
+        finally:
+            _STORED.reset(token)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchcore.errors import ConfigError
-from benchcore.urls import password_of, redact, scrub
+from benchcore.urls import redact, scrub, secrets_of
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -55,9 +55,10 @@ def parse_cpus(value: object, what: str = SERVER_CPUS_NAME) -> tuple[int, ...] |
 
 @dataclass(frozen=True)
 class Settings:
-    postgres_url: str = DEFAULT_POSTGRES_URL
-    redis_url: str = DEFAULT_REDIS_URL
-    memcached_url: str = DEFAULT_MEMCACHED_URL
+    # repr=False: a URL may hold a password; show redacted_urls() instead.
+    postgres_url: str = field(default=DEFAULT_POSTGRES_URL, repr=False)
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
+    memcached_url: str = field(default=DEFAULT_MEMCACHED_URL, repr=False)
     db_path: Path = Path(DEFAULT_DB)
     embedded: str = "auto"
     data_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "benchcore")
@@ -109,11 +110,12 @@ class Settings:
         return replace(self, **changes)
 
     @property
-    def secrets(self) -> list[str | None]:
-        return [password_of(u) for u in (self.postgres_url, self.redis_url, self.memcached_url)]
+    def secrets(self) -> list[str]:
+        """Every secret field of the three URLs (passwords, sslpassword, ...), as written and decoded."""
+        return [s for url in (self.postgres_url, self.redis_url, self.memcached_url) for s in secrets_of(url)]
 
     def scrub(self, text: str) -> str:
-        """Remove every configured password from text before it is shown, logged or stored."""
+        """Text with URLs redacted and every configured secret (as a whole token) removed: safe to show or store."""
         return scrub(text, self.secrets)
 
     def redacted_urls(self) -> dict[str, str]:

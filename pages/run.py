@@ -16,6 +16,7 @@ from benchcore.models import (
     MODES,
     TIER_NAMES,
     RunSpec,
+    estimate_samples,
 )
 from benchcore.results import frames
 from benchcore.running.jobs import BenchmarkJob
@@ -62,9 +63,12 @@ def form() -> RunSpec | None:
                               help="empty = not pinned. Client and server on the same or on different CPUs "
                                    "changes loopback latency 2-3x on small machines (README: CPU placement)")
 
+    estimate = estimate_samples(int(ops), int(trials), len(tiers), len(modes))
+    over_cap = estimate.over_cap
+    st.caption(f"Over the cap: {estimate.refusal()}" if over_cap else f"This run makes {estimate.describe()}.")
     running = ui.registry().running()
-    clicked = st.button("Run benchmark", type="primary", key="run", disabled=running is not None,
-                        help="a run is in progress" if running else None)
+    clicked = st.button("Run benchmark", type="primary", key="run", disabled=running is not None or over_cap,
+                        help="a run is in progress" if running else estimate.refusal() if over_cap else None)
     if not clicked:
         return None
     try:
@@ -148,8 +152,8 @@ def main() -> None:
     spec = form()
     reg = ui.registry()
     if spec is not None:
-        job, started = reg.start(spec, ui.settings())
-        st.session_state["job_id"] = job.job_id
+        new, started = reg.start(spec, ui.settings())
+        st.session_state["job_id"] = new.job_id
         if not started:
             st.info("A run is already in progress (perhaps from another tab); showing it instead of starting another.")
     job = reg.get(st.session_state.get("job_id")) or reg.running()

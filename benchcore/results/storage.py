@@ -33,10 +33,10 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, RunSpec, TrialResult
+from benchcore.models import Run, TrialResult, check_label
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
-from benchcore.urls import REDACTED, redact
+from benchcore.urls import redact, redact_urls
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,10 @@ class RunExists(StorageError):
     """A run with this id is already stored; runs are immutable except for their label."""
 
 
-# scheme://user:PASSWORD@ anywhere in a text: the runner scrubs messages, this is the last line of defence.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:)[^\s/@]+(?=@)")
-
-
 def _scrub_urls(text: str | None) -> str | None:
-    return None if text is None else _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
+    """Every URL in text redacted (user info and query secrets): the runner scrubs messages, this is the last line
+    of defence."""
+    return None if text is None else redact_urls(text)
 
 
 def _utc_naive(when: datetime) -> datetime:
@@ -119,7 +117,7 @@ def _ids(run_ids: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _validate_label(label: str) -> None:
-    RunSpec(label=label)  # the same rules as a new run's label; raises ConfigError
+    check_label(label)  # the same rules as a new run's label; raises ConfigError
 
 
 @contextmanager

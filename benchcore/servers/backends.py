@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from benchcore.errors import ConfigError
 from benchcore.settings import DEFAULT_MEMCACHED_URL, DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, Settings
-from benchcore.urls import host_port, redact
+from benchcore.urls import host_port, parse_postgres, parse_redis
 
 Endpoint = tuple[str, int] | str  # (host, port) for TCP, or a unix socket path
 
@@ -72,17 +71,11 @@ class Backend:
 
 
 def _postgres_endpoint(backend: Backend, url: str) -> Endpoint:
-    """libpq URL forms: host in the authority, or ?host=/socket/dir; no host at all = the default socket dir."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"malformed URL {redact(url)!r}") from None
-    if parts.scheme.split("+")[0] not in backend.schemes:
-        raise ConfigError(f"URL {redact(url)!r} must start with postgresql://")
-    query = parse_qs(parts.query)
-    port = port or int((query.get("port") or [str(backend.default_port)])[0])
-    host = (query.get("host") or [parts.hostname or ""])[0]
+    """Where libpq connects: the URL's host or ?host=, a socket directory (also %2F-encoded in the host position),
+    or with no host at all the default socket directory. ConfigError (password removed) for an unreadable URL."""
+    params = parse_postgres(url)
+    port = params.port or backend.default_port
+    host = params.host or ""
     if host.startswith("/"):
         return f"{host}/.s.PGSQL.{port}"
     if host:
@@ -94,10 +87,11 @@ def _postgres_endpoint(backend: Backend, url: str) -> Endpoint:
 
 
 def _redis_endpoint(backend: Backend, url: str) -> Endpoint:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
-    return _tcp_endpoint(backend, url)
+    """redis-py's reading of url: a unix:// socket path, or host and port."""
+    params = parse_redis(url)
+    if "path" in params:
+        return str(params["path"])
+    return str(params.get("host", "localhost")), int(params.get("port", backend.default_port))
 
 
 def _tcp_endpoint(backend: Backend, url: str) -> Endpoint:
@@ -125,11 +119,10 @@ def connect(endpoint: Endpoint, timeout: float) -> socket.socket:
 def _postgres_version(backend: Backend, url: str, timeout: float) -> str:
     """SHOW server_version over a non-blocking psycopg2 connection, so the deadline is ours, not libpq's."""
     import psycopg2
+    from psycopg2.extensions import make_dsn
 
     deadline = time.monotonic() + timeout
-    scheme = urlsplit(url).scheme
-    libpq_url = "postgresql" + url[len(scheme):]  # drop an SQLAlchemy "+driver" suffix
-    conn = psycopg2.connect(libpq_url, async_=True)
+    conn = psycopg2.connect(make_dsn(**parse_postgres(url).libpq()), async_=True)  # the parts, not the URL text
     try:
         _pg_wait(conn, deadline, timeout)
         cur = conn.cursor()

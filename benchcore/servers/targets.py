@@ -36,7 +36,7 @@ from benchcore.servers.plan import (
     decide,
 )
 from benchcore.settings import Settings
-from benchcore.urls import password_of, redact, scrub
+from benchcore.urls import redact, scrub, secrets_of
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -222,7 +222,7 @@ def _plan(backend: Backend, settings: Settings, running: EmbeddedServer | None) 
 
 def _resolve(backend: Backend, settings: Settings) -> Target:
     url = backend.url(settings)
-    secrets = [*settings.secrets, password_of(url)]
+    secrets = [*settings.secrets, *secrets_of(url)]
     plan, observed = _plan(backend, settings, embedded.running(backend.name))
     if plan.action is Action.USE_URL:
         assert observed is not None
@@ -232,7 +232,7 @@ def _resolve(backend: Backend, settings: Settings) -> Target:
     return _unavailable(backend, url, plan.kind, secrets, plan.reason)
 
 
-def _answering(backend: Backend, url: str, settings: Settings, secrets: list[str | None],
+def _answering(backend: Backend, url: str, settings: Settings, secrets: list[str],
                observed: Observed) -> Target:
     found = embedded.find(url)
     if found is not None and found.cpus != settings.server_cpus:  # ours: put it where these settings ask
@@ -251,7 +251,7 @@ def _answering(backend: Backend, url: str, settings: Settings, secrets: list[str
 
 
 def _embedded_target(backend: Backend, settings: Settings, url: str, plan: Plan,
-                     secrets: list[str | None]) -> Target:
+                     secrets: list[str]) -> Target:
     already = embedded.running(backend.name)
     try:
         server = embedded.start(backend.name, settings)
@@ -270,17 +270,17 @@ def _embedded_target(backend: Backend, settings: Settings, url: str, plan: Plan,
     if version_error:
         note += f"; version lookup failed: {version_error}"
     return Target(backend.name, server.url, ServerInfo(kind="embedded", address=server.address, version=version),
-                  True, note=scrub(note, [*secrets, password_of(server.url)]))
+                  True, note=scrub(note, [*secrets, *secrets_of(server.url)]))
 
 
-def _unavailable(backend: Backend, url: str, kind: ServerKind, secrets: list[str | None], reason: str) -> Target:
+def _unavailable(backend: Backend, url: str, kind: ServerKind, secrets: list[str], reason: str) -> Target:
     address = redact(url) if kind != "embedded" else ""
     return Target(backend.name, url, ServerInfo(kind=kind, address=address), False, reason=scrub(reason, secrets))
 
 
 def _probe(backend: Backend, settings: Settings) -> ProbeRow:
     url = backend.url(settings)
-    secrets = [*settings.secrets, password_of(url)]
+    secrets = [*settings.secrets, *secrets_of(url)]
     running = embedded.running(backend.name)
     plan, observed = _plan(backend, settings, running)
     if plan.action is Action.EMBEDDED and running is not None:  # it would be reused: show it as it is now
@@ -292,7 +292,7 @@ def _probe(backend: Backend, settings: Settings) -> ProbeRow:
     return ProbeRow(backend.name, address, plan.probe_kind, False, "", scrub(plan.problem, secrets))
 
 
-def _row(backend: Backend, url: str, kind: str, observed: Observed, secrets: list[str | None]) -> ProbeRow:
+def _row(backend: Backend, url: str, kind: str, observed: Observed, secrets: list[str]) -> ProbeRow:
     return ProbeRow(backend.name, redact(url), kind, observed.answers, observed.version,
                     scrub(observed.problem, secrets))
 
@@ -315,4 +315,4 @@ def _describe(exc: BaseException) -> str:
 
 
 def _clean(text: str, url: str) -> str:
-    return scrub(text, [password_of(url)])
+    return scrub(text, secrets_of(url))

@@ -9,23 +9,25 @@ from __future__ import annotations
 import functools
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Integer, String
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from benchcore import models
 from benchcore.errors import ConfigError, TierUnavailable
-from benchcore.urls import password_of, redact, scrub
+from benchcore.urls import parse_postgres, redact, scrub, secrets_of
 
 CONNECT_TIMEOUT_S = 3
 POSTGRES_FIX = "start PostgreSQL or set BENCHCORE_POSTGRES_URL to a reachable server"
-_SCHEMES = ("postgresql", "postgres")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # the same rule RunSpec applies
 _SEED_PAGE = 1000
 # Matches user_model(): String -> varchar, Integer -> integer.
 _CREATE = "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY, name varchar NOT NULL, age integer NOT NULL)"
 _COLUMNS = (("id", "integer"), ("name", "character varying"), ("age", "integer"))  # as format_type() names them
+_RELKINDS = {"p": "a partitioned table", "v": "a view", "m": "a materialized view", "f": "a foreign table",
+             "S": "a sequence", "i": "an index", "I": "a partitioned index", "c": "a composite type",
+             "t": "a TOAST table"}  # pg_class.relkind; "r" (a plain table) is the only one benchcore uses
 
 
 class Base(DeclarativeBase):
@@ -62,38 +64,27 @@ def make_user(user_id: int) -> models.User:
 
 
 # --- URLs -------------------------------------------------------------------------------------------------------
-
-
-def _base_url(postgres_url: str) -> str:
-    """postgresql:// form of the URL; accepts postgres:// and postgresql+driver://."""
-    try:
-        parts = urlsplit(postgres_url)
-    except ValueError as exc:
-        raise ConfigError(f"malformed PostgreSQL URL {redact(postgres_url)!r}: {exc}") from None
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in _SCHEMES:
-        raise ConfigError(f"PostgreSQL URL {redact(postgres_url)!r} must start with postgresql://")
-    return urlunsplit(("postgresql", *parts[1:]))
+# Each driver gets the parameters benchcore.urls read from the URL, never the URL text to re-parse: its own
+# parser would read an unencoded '#' or a socket directory differently (or drop '//' from postgresql:///db).
 
 
 def psycopg2_dsn(postgres_url: str) -> str:
-    """libpq URI with connect_timeout (libpq only takes whole seconds) unless the URL sets one."""
-    parts = urlsplit(_base_url(postgres_url))
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
-    return urlunsplit((*parts[:3], urlencode(query), parts.fragment))
+    """libpq keyword/value conninfo with connect_timeout (libpq only takes whole seconds) unless the URL sets one."""
+    from psycopg2.extensions import make_dsn
+
+    return make_dsn(**parse_postgres(postgres_url).libpq(connect_timeout=str(CONNECT_TIMEOUT_S)))
 
 
 def asyncpg_dsn(postgres_url: str) -> str:
-    """asyncpg takes the postgresql:// URI as is; its timeout is passed as `timeout=` instead."""
-    return _base_url(postgres_url)
+    """A postgresql:// URI asyncpg reads back exactly; its timeout is passed as `timeout=` instead."""
+    return parse_postgres(postgres_url).asyncpg_dsn()
 
 
-def sqlalchemy_url(postgres_url: str, driver: str = "psycopg2") -> str:
-    """postgresql+psycopg2:// or postgresql+asyncpg:// for create_engine / create_async_engine."""
+def sqlalchemy_url(postgres_url: str, driver: str = "psycopg2") -> URL:
+    """postgresql+psycopg2 or postgresql+asyncpg URL object for create_engine / create_async_engine."""
     if driver not in ("psycopg2", "asyncpg"):
         raise ConfigError(f"unknown PostgreSQL driver {driver!r}; valid: psycopg2, asyncpg")
-    return "postgresql+" + driver + _base_url(postgres_url)[len("postgresql") :]
+    return parse_postgres(postgres_url).sqlalchemy_url(driver)
 
 
 def unavailable(
@@ -102,7 +93,7 @@ def unavailable(
     """TierUnavailable naming the redacted URL and the fix; the driver's text is scrubbed of every password."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
     message = f"cannot reach {server} at {redact(url)}: {detail}; {fix}"
-    return TierUnavailable(scrub(message, [password_of(url), *secrets]))
+    return TierUnavailable(scrub(message, [*secrets_of(url), *secrets]))
 
 
 # --- connections ------------------------------------------------------------------------------------------------
@@ -174,19 +165,29 @@ def ensure_seeded(postgres_url: str, table: str, keys: int) -> int:
 
 
 def _check_shape(cur: Any, table: str) -> bool:
-    """True if `table` exists with exactly our columns, False if it does not exist; else ConfigError.
+    """True if `table` is a plain table with exactly our columns, False if nothing has that name; else ConfigError.
 
-    Refuses to touch a table that is not benchcore's, e.g. an application's `users` (issue 5): inserting
-    our rows into it would succeed whenever its other columns are nullable.
+    Refuses, before any statement touches it, a table that is not benchcore's, e.g. an application's `users`
+    (inserting our rows would succeed whenever its other columns are nullable), and anything but a plain table even
+    with exactly our columns: rows written through a view land in the application's table behind it, and a
+    partitioned table, a partition or a foreign table stores them somewhere benchcore did not create.
     """
+    cur.execute("SELECT relkind, relispartition FROM pg_class WHERE oid = to_regclass(%s)", ('"' + table + '"',))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    kind, is_partition = row
+    if kind != "r" or is_partition:
+        what = "a partition of another table" if is_partition else _RELKINDS.get(kind, f"a relation of kind {kind!r}")
+        raise ConfigError(f"table {table!r} already exists and is not a benchcore table: it is {what}; benchcore "
+                          "writes only to a plain table of its own: choose another table name (--table / the Table "
+                          "field)")
     cur.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         ('"' + table + '"',),
     )
     columns = [(name, kind) for name, kind in cur.fetchall()]
-    if not columns:
-        return False
     if columns != list(_COLUMNS):
         found = ", ".join(f"{n} {k}" for n, k in columns) or "none"
         raise ConfigError(

@@ -1,10 +1,15 @@
-"""Plain-text tables and the JSON document for a Run (CLI output; no terminal control here)."""
+"""Plain-text tables and the JSON document for a Run (CLI output; no terminal control here).
+
+Text in a table or a line comes from storage or a server: its control and bidi characters are escaped
+(benchcore.text), so a stored label cannot move the cursor or reorder what the terminal shows.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from benchcore import text
 from benchcore.models import Run
 from benchcore.results import codec
 
@@ -38,6 +43,7 @@ def run_dict(run: Run) -> dict[str, Any]:
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    rows = [[text.escape(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
@@ -61,11 +67,11 @@ def results_table(run: Run) -> str:
     described = {(r.tier, r.mode): r.description for r in run.results if r.description}
     if described:
         parts.append("\nWhat one read does:")
-        parts += [f"  {t} ({m}): {d}" for (t, m), d in described.items()]
+        parts += [text.escape(f"  {t} ({m}): {d}") for (t, m), d in described.items()]
     failed = [r for r in run.results if r.error]
     if failed:
         parts.append("\nProblems:")
-        parts += [f"  {r.tier} ({r.mode}): {r.error}" for r in failed]
+        parts += [text.escape(f"  {r.tier} ({r.mode}): {r.error}") for r in failed]
     parts.append(f"\nTimer cost per read (included in every sample): {run.timer_overhead_ns:,.0f} ns. "
                  f"{run.spec.trials} trial(s) x {run.spec.ops:,} reads, warmup {run.spec.warmup:,}, "
                  f"keys {run.spec.keys:,} ({run.spec.distribution}), concurrency {run.spec.concurrency}, "

@@ -1,10 +1,14 @@
-"""Shared helpers for the fault tests: run the engine in a thread and act when it reaches a phase."""
+"""Shared helpers for the fault tests: run the engine in a thread and act when it reaches a phase; everything a
+run wrote (DuckDB as text, a page as text) for the secret searches."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from benchcore.models import Environment, Progress, Run, RunSpec, TierResult
 from benchcore.running.session import run_benchmark
@@ -88,3 +92,38 @@ def stored_run(label: str = "a stored run", ops: int = 50) -> Run:
     return Run(run_id=uuid.uuid4().hex[:12], started_at=now, finished_at=now, status="complete",
                spec=spec(tiers=("inprocess",), modes=("sync",), ops=ops, label=label), environment=Environment(),
                results=(result,), timer_overhead_ns=50.0)
+
+
+def database_text(path: Path, out_dir: Path) -> str:
+    """Every value of every table and view as text: DuckDB compresses strings on disk, so bytes alone could miss."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        parts = []
+        for name in names:
+            target = out_dir / f"{name}.csv"
+            con.execute(f"COPY (SELECT * FROM \"{name}\") TO '{target}' (HEADER, DELIMITER ',')")
+            parts.append(target.read_text(encoding="utf-8"))
+        return "\n".join(parts)
+    finally:
+        con.close()
+
+
+def _walk(node) -> Iterator:
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for child in children.values():
+            yield from _walk(child)
+
+
+def page_text(at: Any) -> str:
+    """Everything the page would send to a browser: every element's protobuf, dataframes as text."""
+    parts = []
+    for node in _walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        if getattr(node, "type", None) in ("arrow_data_frame", "dataframe"):
+            parts.append(node.value.to_string())
+    return "\n".join(parts)

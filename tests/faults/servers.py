@@ -159,12 +159,13 @@ def redis_binary() -> str:
 
 
 class PrivateRedis:
-    """redis-server on 127.0.0.1:<free port>, no persistence, optional requirepass."""
+    """redis-server on 127.0.0.1:<free port>, no persistence, optional requirepass and unix socket."""
 
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(self, password: str | None = None, unix_socket: bool = False) -> None:
         self.binary = redis_binary()
         self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="bc-fault-redis-"))
+        self.socket = self.dir / "redis.sock" if unix_socket else None
         self.log = self.dir / "redis.log"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -182,6 +183,8 @@ class PrivateRedis:
                     "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "no"]
             if self.password:
                 argv += ["--requirepass", self.password]
+            if self.socket:
+                argv += ["--unixsocket", str(self.socket), "--unixsocketperm", "700"]
             self.proc = _spawn(argv, self.log)
             try:
                 _wait(lambda: _ask(self.port, auth + b"PING\r\n", b"+PONG"), self.proc, "redis-server", self.log)

@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.faults.conftest import KNOWN_PASSWORD, Cli, small_run_args
+from tests.faults.helpers import database_text
 from tests.faults.servers import closed_port
 
 P = KNOWN_PASSWORD
-
-
-def _database_text(path: Path, out_dir: Path) -> str:
-    """Every value of every table and view as text: DuckDB compresses strings on disk, so bytes alone could miss."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        parts = []
-        for name in names:
-            target = out_dir / f"{name}.csv"
-            con.execute(f"COPY (SELECT * FROM \"{name}\") TO '{target}' (HEADER, DELIMITER ',')")
-            parts.append(target.read_text(encoding="utf-8"))
-        return "\n".join(parts)
-    finally:
-        con.close()
 
 
 @pytest.mark.servers
@@ -70,7 +54,7 @@ def test_password_never_leaks(cli: Cli, tmp_path, pg, redis_pw, mc_srv):
 
     db = tmp_path / "results.duckdb"
     files = [json_a, json_b, db, *tmp_path.glob("results.duckdb*")]
-    stored = _database_text(db, tmp_path)
+    stored = database_text(db, tmp_path)
     assert "bench_pw_user:***@" in stored  # the address is stored, redacted: the search below means something
 
     for i, text in enumerate(outputs):

@@ -3,40 +3,19 @@ cancel. Every page must keep rendering, with no traceback and no password anywhe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from benchcore.models import MAX_CONCURRENCY, MAX_OPS
 from benchcore.results.storage import RunRepository
 from tests.faults.conftest import KNOWN_PASSWORD, ROOT, TEST_PREFIX, TEST_TABLE
+from tests.faults.helpers import page_text
 from tests.faults.servers import closed_port
 from tests.pages.conftest import finished, wait_until
 
 P = KNOWN_PASSWORD
 PAGES = ("pages/home.py", "pages/run.py", "pages/compare.py", "pages/targets.py")
 HOSTILE_LABEL = "x'); DROP TABLE runs;-- <script>alert(1)</script> **bold** [link](http://e.x) ü"
-
-
-def _walk(node) -> Iterator:
-    yield node
-    children = getattr(node, "children", None)
-    if isinstance(children, dict):
-        for child in children.values():
-            yield from _walk(child)
-
-
-def page_text(at: AppTest) -> str:
-    """Everything the page would send to a browser: every element's protobuf, dataframes as text."""
-    parts = []
-    for node in _walk(at._tree):
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        if getattr(node, "type", None) in ("arrow_data_frame", "dataframe"):
-            parts.append(node.value.to_string())
-    return "\n".join(parts)
 
 
 def no_exception(at: AppTest) -> None:

@@ -55,12 +55,23 @@ def test_bad_table_names_are_refused(table: str) -> None:
 
 
 def test_driver_urls() -> None:
-    url = "postgresql://bob:pw@db.example:6543/app?host=/tmp/sock"
-    assert dataset.sqlalchemy_url(url) == "postgresql+psycopg2://bob:pw@db.example:6543/app?host=/tmp/sock"
-    assert dataset.sqlalchemy_url("postgres://h/db", "asyncpg") == "postgresql+asyncpg://h/db"
+    from psycopg2.extensions import parse_dsn
+
+    url = "postgresql://bob:p%23w@db.example:6543/app?sslmode=prefer"
+    sa = dataset.sqlalchemy_url(url)
+    assert (sa.drivername, sa.username, sa.password, sa.host, sa.port, sa.database, dict(sa.query)) == (
+        "postgresql+psycopg2", "bob", "p#w", "db.example", 6543, "app", {"sslmode": "prefer"})
+    assert dataset.sqlalchemy_url("postgres://h/db", "asyncpg").drivername == "postgresql+asyncpg"
+    assert parse_dsn(dataset.psycopg2_dsn(url)) == {"host": "db.example", "port": "6543", "user": "bob",
+                                                    "password": "p#w", "dbname": "app", "sslmode": "prefer",
+                                                    "connect_timeout": "3"}
+    assert parse_dsn(dataset.psycopg2_dsn("postgresql://h/db?connect_timeout=1"))["connect_timeout"] == "1"
     assert dataset.asyncpg_dsn("postgresql+psycopg2://h/db") == "postgresql://h/db"
-    assert dataset.psycopg2_dsn("postgresql://h/db") == "postgresql://h/db?connect_timeout=3"
-    assert dataset.psycopg2_dsn("postgresql://h/db?connect_timeout=1") == "postgresql://h/db?connect_timeout=1"
+    # unix sockets, both libpq forms: the '//' survives and the socket directory reaches every driver
+    for form in ("postgresql:///db?host=/var/run/postgresql&port=5432", "postgresql://%2Fvar%2Frun%2Fpostgresql:5432/db"):
+        assert parse_dsn(dataset.psycopg2_dsn(form))["host"] == "/var/run/postgresql"
+        assert dataset.asyncpg_dsn(form) == "postgresql:///db?host=%2Fvar%2Frun%2Fpostgresql&port=5432"
+        assert dict(dataset.sqlalchemy_url(form, "asyncpg").query) == {"host": "/var/run/postgresql", "port": "5432"}
 
 
 def test_wrong_scheme_is_a_config_error_without_the_password() -> None:
