@@ -36,7 +36,8 @@ from benchcore.results import stats
 from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
 from benchcore.running.session import run_benchmark
-from benchcore.tiers.registry import load_tier, tier_info
+from benchcore.tiers.loader import load_tier
+from benchcore.tiers.registry import tier_info
 from benchmarks import _util
 
 TARGET_COMPARE_S = 1.5

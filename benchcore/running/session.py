@@ -20,7 +20,8 @@ from benchcore.running.loops import Clock, measure_timer_overhead
 from benchcore.running.progress import ProgressFn, Reporter
 from benchcore.running.watchdog import Watchdog
 from benchcore.settings import Settings
-from benchcore.tiers.registry import load_tier, tier_info
+from benchcore.tiers.loader import load_tier
+from benchcore.tiers.registry import tier_info
 
 Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
 Resolver = Callable[[Settings], Resolved]

@@ -1,19 +1,14 @@
 """Every fact about a tier, in one place: everything else (validation, servers, charts, tests) derives from TIERS.
 
-Tier classes are imported lazily by `load_tier`, so a missing optional driver never breaks `import benchcore`
-and this module imports nothing heavier than the errors (models.py takes TIER_NAMES from here).
+Facts only: the classes are imported by tiers/loader.py, lazily, so a missing optional driver never breaks
+`import benchcore`; this module imports nothing but the errors (models.py takes TIER_NAMES from here).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from benchcore.errors import ConfigError, TierUnavailable
-
-if TYPE_CHECKING:
-    from benchcore.tiers.base import AsyncTier, SyncTier
+from benchcore.errors import ConfigError
 
 MODES: tuple[str, ...] = ("sync", "async")
 
@@ -67,15 +62,3 @@ def tier_info(name: str) -> TierInfo:
 def tier_order(name: str) -> int:
     """Display position: registry order; unknown names (stored by another version) go last."""
     return TIER_NAMES.index(name) if name in _BY_NAME else len(TIER_NAMES)
-
-
-def load_tier(name: str, mode: str) -> type[SyncTier] | type[AsyncTier]:
-    info = tier_info(name)
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    try:
-        module = importlib.import_module(info.module)
-    except ImportError as exc:
-        raise TierUnavailable(f"{name}: driver not installed ({exc}); run pip install -r requirements.txt") from None
-    cls: type[SyncTier] | type[AsyncTier] = getattr(module, info.sync_class if mode == "sync" else info.async_class)
-    return cls

@@ -12,7 +12,7 @@ from benchcore.settings import Settings
 from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext
 from benchcore.tiers.cacheaside import AsyncCacheAside, SyncCacheAside, our_keys, users_to_warm
-from benchcore.tiers.registry import load_tier
+from benchcore.tiers.loader import load_tier
 from tests.tiers.test_contract import KEYS, make_spec, prepared
 
 CACHES = [(name, mode) for name in ("redis", "memcached") for mode in MODES]

@@ -15,7 +15,8 @@ from benchcore.models import MODES, TIER_NAMES, RunSpec, User
 from benchcore.settings import Settings
 from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext
-from benchcore.tiers.registry import TIERS, load_tier
+from benchcore.tiers.loader import load_tier
+from benchcore.tiers.registry import TIERS
 from benchcore.urls import redact
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import NoResultFound
 from benchcore.models import MODES, User
 from benchcore.settings import Settings
 from benchcore.tiers import dataset
-from benchcore.tiers.registry import load_tier
+from benchcore.tiers.loader import load_tier
 from tests.conftest import TEST_TABLE
 from tests.tiers.test_contract import prepared, session
 

@@ -13,8 +13,8 @@ from benchcore.models import MODES
 from benchcore.settings import Settings
 from benchcore.tiers import dataset
 from benchcore.tiers.base import decode_user, encode_user
+from benchcore.tiers.loader import load_tier
 from benchcore.tiers.redis import PARSER
-from benchcore.tiers.registry import load_tier
 from tests.tiers.test_contract import KEYS, prepared, session
 
 
