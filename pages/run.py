@@ -131,7 +131,8 @@ def results(job: BenchmarkJob) -> None:
     ui.descriptions(summary)
     st.subheader("Latency per tier")
     st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "
-               "Dot = p50, line to the tick = p50..p99.")
+               "Dot = p50 (median of the trial p50s), dark bar = its 95% CI over trials, line to the tick = "
+               "p50..p99; a red ring marks an unstable p50.")
     ui.altair(charts.latency_by_tier(summary))
     st.subheader("Latency distribution")
     st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = stalls.")

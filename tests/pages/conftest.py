@@ -40,7 +40,7 @@ def db_path(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NAMES, trials: int = 3,
+def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NAMES, trials: int = 5,
              ops: int = 400, failed: dict[tuple[str, str], str] | None = None, seed: int = 0) -> Run:
     """A plausible run: lognormal latencies around P50_US * scale, real Stats from the real summarizer."""
     rng = np.random.default_rng(seed)
@@ -61,7 +61,8 @@ def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NA
                 hits = (ops, 0) if tier == "inprocess" else (None, None)
                 trial_results.append(TrialResult(trial=t, stats=summarize(samples, wall, 0, *hits), samples=samples))
             results.append(TierResult(tier=tier, mode=mode, concurrency=1, description=f"{tier}: one read by id",
-                                      status="ok", summary=pool(trial_results), trials=tuple(trial_results), server=server))
+                                      status="ok", summary=pool(trial_results), trials=tuple(trial_results),
+                                      server=server))
     status = "complete" if not failed else "partial"
     spec = RunSpec(tiers=tuple(tiers), ops=ops, trials=trials, label=label)
     return Run(run_id=f"{seed:04d}{int(started_at.timestamp()):08x}"[-12:], started_at=started_at,

@@ -20,7 +20,7 @@ import pytest
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, ServerInfo, Stats, TierResult, TrialResult
 from benchcore.results import frames
-from benchcore.results.storage import SCHEMA_VERSION, RunExists, RunNotFound, RunRepository
+from benchcore.results.storage import SCHEMA_VERSION, AmbiguousRunId, RunExists, RunNotFound, RunRepository
 
 NASTY_LABEL = "x'); DROP TABLE runs; -- <script>alert(\"hi\")</script> & ünïcode \t%s ?"
 T0 = datetime(2025, 1, 31, 14, 5, 7, 123456, tzinfo=UTC)
@@ -172,6 +172,32 @@ def test_unknown_run_id_is_a_clear_error(repo: RunRepository) -> None:
         with pytest.raises(RunNotFound, match="no run with id 'nope'") as info:
             call()
         assert isinstance(info.value, BenchError) and isinstance(info.value, KeyError)
+
+
+def test_a_run_is_found_by_any_unique_prefix_of_its_id(repo: RunRepository) -> None:
+    for run_id, label, hours in (("abc123", "baseline", 0), ("abd456", "", 1), ("abc1234", "longer", 2),
+                                 ("xyz", "", 3)):
+        repo.save(make_run(run_id, per_trial=5, label=label, started=T0 + timedelta(hours=hours)))
+    assert repo.resolve_id("xyz") == "xyz"
+    assert repo.resolve_id("x") == "xyz"
+    assert repo.resolve_id("abd") == "abd456"
+    assert repo.resolve_id(" abc123 ") == "abc123"  # an exact id wins over the longer ids it starts
+    with pytest.raises(AmbiguousRunId) as info:
+        repo.resolve_id("abc")
+    message = str(info.value)
+    assert isinstance(info.value, ConfigError)
+    assert "'abc' is ambiguous" in message and "2 run ids" in message
+    assert message.index("abc1234 (2025-01-31 16:05:07, 'longer')") < message.index("abc123 (2025-01-31 14:05:07, "
+                                                                                    "'baseline')")  # newest first
+    assert "abd456" not in message
+    with pytest.raises(AmbiguousRunId, match=r"3 run ids: .*and 1 more\. Give more of the id\."):
+        repo.resolve_id("a", shown=2)
+    with pytest.raises(RunNotFound, match="no run with an id starting with 'nope'"):
+        repo.resolve_id("nope")
+    with pytest.raises(RunNotFound):
+        repo.resolve_id("%")  # no LIKE wildcards: a prefix is text
+    with pytest.raises(ConfigError, match="no run id given"):
+        repo.resolve_id("  ")
 
 
 def test_saving_the_same_run_twice_is_refused(repo: RunRepository, db: Path) -> None:
