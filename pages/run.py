@@ -147,8 +147,8 @@ def main() -> None:
     spec = form()
     reg = ui.registry()
     if spec is not None:
-        job, started = reg.start(spec, ui.settings())
-        st.session_state["job_id"] = job.job_id
+        started_job, started = reg.start(spec, ui.settings())
+        st.session_state["job_id"] = started_job.job_id
         if not started:
             st.info("A run is already in progress (perhaps from another tab); showing it instead of starting another.")
     job = reg.get(st.session_state.get("job_id")) or reg.running()

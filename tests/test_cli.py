@@ -87,7 +87,8 @@ def test_failed_tier_exits_1_and_keeps_the_rest(tmp_path, settings):
     run = RunRepository(tmp_path / "r.duckdb").get_run(RunRepository(tmp_path / "r.duckdb").list_runs().run_id[0])
     assert run.status == "partial"
     assert [r.status for r in run.results] == ["failed", "ok"]
-    assert run.results[1].summary.ops == 120
+    summary = run.results[1].summary
+    assert summary is not None and summary.ops == 120
 
 
 def test_no_save_and_show_unknown(tmp_path):

@@ -164,7 +164,8 @@ def _range_layers(
     layers.append(base.mark_point(filled=True, size=60, opacity=1).encode(x="p50_us:Q", tooltip=tooltip, **dot_enc))
     if df["unstable"].any():
         ring = alt.Stroke("doubt:N", title=None, scale=alt.Scale(domain=[UNSTABLE_LABEL], range=[UNSTABLE_COLOR]),
-                          legend=alt.Legend(orient="bottom", symbolType="circle", symbolFillColor="transparent"))
+                          legend=alt.Legend(orient="bottom", symbolType="circle", symbolFillColor="transparent",
+                                            labelLimit=400))
         layers.append(base.transform_filter("datum.unstable").mark_point(filled=False, size=200, strokeWidth=2)
                       .encode(x="p50_us:Q", stroke=ring, tooltip=tooltip, **enc))
     return alt.layer(*layers)

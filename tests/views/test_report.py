@@ -7,8 +7,13 @@ from tests.results.synthetic import make_run
 
 
 def rows_of(text: str) -> dict[tuple[str, str], str]:
-    return {tuple(line.split()[:2]): line for line in text.splitlines() if line.split()[:1] in (["redis"],
-                                                                                                ["postgres-raw"])}
+    """(tier, mode) -> its line of the table."""
+    rows: dict[tuple[str, str], str] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] in (["redis"], ["postgres-raw"]):
+            rows[(words[0], words[1])] = line
+    return rows
 
 
 def test_results_table_shows_the_doubt_and_the_cache_split():
