@@ -1,7 +1,8 @@
-"""`python -m benchcore run|runs|show|targets`: the headless face of the engine.
+"""`python -m benchcore run|runs|show|compare|targets`: the headless face of the engine.
 
 Exit codes: 0 every requested tier completed; 1 the run finished but a tier failed (or the run
 could not be saved); 2 bad input; 130 cancelled with Ctrl-C (what was measured is saved as partial).
+`compare`: 0 no tier x mode significantly slower by more than the threshold, 1 some are, 2 bad input.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from benchcore import preflight, text
 from benchcore.errors import BenchError, ConfigError
 from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
+from benchcore.results.compare import MIN_EFFECT
 from benchcore.servers.backends import BACKENDS
 from benchcore.settings import EMBEDDED_CHOICES, Settings
 from benchcore.views import report
+
+if TYPE_CHECKING:
+    from benchcore.results.storage import RunRepository
 
 EXIT_OK, EXIT_TIER_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -54,6 +59,16 @@ def _seconds(text: str) -> float:
 
 
 DEFAULTS = RunSpec()
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 100 (a percentage of p50)")
+    return value
 
 
 def _add_target_flags(p: argparse.ArgumentParser) -> None:
@@ -103,9 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=_at_least_one, default=50, help="how many runs to list (1 or more)")
 
     show = sub.add_parser("show", help="print one stored run")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="a run id, or any unique start of one")
     show.add_argument("--db")
     show.add_argument("--json", dest="as_json", action="store_true", help="print the JSON document instead")
+
+    compare = sub.add_parser("compare", help="run B against run A: per tier and mode faster, slower or no "
+                             "significant change; exit 1 when B is significantly slower (a CI gate)")
+    compare.add_argument("run_a", help="the baseline: a run id, or any unique start of one")
+    compare.add_argument("run_b", help="the run compared with it")
+    compare.add_argument("--threshold", type=_percent, default=MIN_EFFECT * 100, metavar="PCT",
+                         help=f"minimum effect in percent of p50 (default {MIN_EFFECT * 100:g}): smaller changes are "
+                         "never a verdict, and only a slowdown beyond it exits 1")
+    compare.add_argument("--json", dest="json_path", help="also write the comparison as JSON to this path")
+    compare.add_argument("--db")
 
     targets = sub.add_parser("targets", help="where each backend is, whether it answers, its version")
     _add_target_flags(targets)
@@ -235,19 +260,57 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _stored_repository(args: argparse.Namespace) -> RunRepository:
     from benchcore.results.storage import RunRepository
 
     settings = _settings(args)
     if not settings.db_path.exists():
         raise ConfigError(f"no results database at {settings.db_path}")
-    run = RunRepository(settings.db_path).get_run(args.run_id, with_samples=False)
+    return RunRepository(settings.db_path)
+
+
+def _stored_run(repo: RunRepository, prefix: str) -> Run:
+    """The run a (unique) id prefix names; an unknown or ambiguous prefix is bad input."""
+    from benchcore.results.storage import RunNotFound
+
+    try:
+        return repo.get_run(repo.resolve_id(prefix), with_samples=False)
+    except RunNotFound as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    run = _stored_run(_stored_repository(args), args.run_id)
     if args.as_json:
         out.write(json.dumps(report.run_dict(run), indent=2) + "\n")
         return EXIT_OK
     out.write(f"run {run.run_id}  {run.status}  started {run.started_at:%Y-%m-%d %H:%M:%S} UTC  "
               f"label {run.label!r}\n\n")
     out.write(report.results_table(run) + "\n")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results.compare import compare_runs
+
+    json_path = Path(args.json_path) if args.json_path else None
+    if json_path and not json_path.parent.exists():
+        raise ConfigError(f"--json: directory {json_path.parent} does not exist")
+    repo = _stored_repository(args)
+    run_a, run_b = _stored_run(repo, args.run_a), _stored_run(repo, args.run_b)
+    if run_a.run_id == run_b.run_id:
+        raise ConfigError(f"RUN_A and RUN_B are the same run ({run_a.run_id}); give two different runs")
+    comparison = compare_runs(run_a, run_b, min_effect=args.threshold / 100.0)
+    out.write(report.comparison_report(comparison, run_a, run_b) + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(report.comparison_dict(comparison), indent=2, ensure_ascii=False) + "\n",
+                             encoding="utf-8")
+        err.write(f"wrote {json_path}\n")
+    slower = comparison.slower
+    if slower:
+        err.write(f"benchcore: B is significantly slower than A on {len(slower)} tier x mode pair(s): "
+                  + ", ".join(f"{p.tier} ({p.mode}) {p.ratio:.2f}x" for p in slower) + "\n")
+        return EXIT_TIER_FAILED
     return EXIT_OK
 
 
@@ -267,7 +330,7 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "targets": cmd_targets}
+COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

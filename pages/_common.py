@@ -15,9 +15,10 @@ import streamlit as st
 
 from benchcore.errors import BenchError
 from benchcore.models import Environment
+from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.running.jobs import JobRegistry
 from benchcore.settings import Settings
-from benchcore.views.presentation import NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, RESULT_COLUMNS
+from benchcore.views.presentation import CV, HITS_MISSES, NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, P50, STABILITY
 
 log = logging.getLogger("benchcore.app")
 
@@ -26,21 +27,32 @@ COMPARE_PAGE = "pages/compare.py"
 TARGETS_PAGE = "pages/targets.py"
 HOME_PAGE = "pages/home.py"
 
-US = st.column_config.NumberColumn(format="%.2f", help="microseconds")
 RESULT_COLUMN_CONFIG: dict[str, Any] = {
     "Storage layer": st.column_config.TextColumn(),
     "Avg latency (µs)": st.column_config.NumberColumn(format="%.2f", help="mean of every timed read"),
     "Throughput (ops/sec)": st.column_config.NumberColumn(
-        format="localized", help="reads / wall time of the timed phase (measured, not 1/mean)"
+        format="localized", help="reads / wall time of the timed phases (measured, not 1/mean)"
     ),
-    **{c: st.column_config.NumberColumn(format="%.2f", help=f"{c} latency, µs") for c in RESULT_COLUMNS[3:8]},
-    "hits/misses": st.column_config.TextColumn(help="cache tiers only: hits / misses during timed reads"),
+    P50: st.column_config.TextColumn(
+        help="median of the trials' p50s [95% bootstrap confidence interval over trials; none with one trial]"),
+    CV: st.column_config.TextColumn(help="coefficient of variation of the trial p50s: how much the trials disagree"),
+    STABILITY: st.column_config.TextColumn(
+        help=f"unstable = the trial p50s vary by more than {UNSTABLE_CV_PCT:g} % (CV): the figure is doubtful; "
+        "pin the client (Advanced) or add trials"),
+    **{c: st.column_config.NumberColumn(format="%.2f", help=f"{c.split()[0]} latency of all reads pooled, µs")
+       for c in ("p90 (µs)", "p99 (µs)", "p99.9 (µs)", "max (µs)")},
+    "hit ratio (%)": st.column_config.TextColumn(help="cache tiers only: hits / (hits + misses) of the timed reads"),
+    **{c: st.column_config.TextColumn(help=f"cache tiers only: {c.split(' (')[0]} latency, µs; - where there were none")
+       for c in ("hit p50 (µs)", "hit p99 (µs)", "miss p50 (µs)", "miss p99 (µs)")},
+    HITS_MISSES: st.column_config.TextColumn(help="cache tiers only: hits / misses during timed reads"),
+    "samples (reads)": st.column_config.NumberColumn(format="localized", help="successful timed reads, all trials"),
+    "errors (reads)": st.column_config.NumberColumn(format="localized", help="failed reads (not latency samples)"),
     "description": st.column_config.TextColumn(width="large", help="what one read does"),
-    NATIVE_P50: st.column_config.NumberColumn(
-        format="%.2f", help="p50 of the same reads by a native tool (redis-benchmark, pgbench), measured beside "
+    NATIVE_P50: st.column_config.TextColumn(
+        help="p50 of the same reads by a native tool (redis-benchmark, pgbench), measured beside "
         "this run by benchmarks/native.py"),
-    NATIVE_RATIO: st.column_config.NumberColumn(
-        format="%.2fx", help="this run's p50 / the native tool's p50: the Python client's overhead factor"),
+    NATIVE_RATIO: st.column_config.TextColumn(
+        help="this run's p50 / the native tool's p50: the Python client's overhead factor"),
     NATIVE_TOOL: st.column_config.TextColumn(help="the native tool and its version"),
 }
 

@@ -1,4 +1,4 @@
-"""Compare runs: stored runs side by side, deltas with a noise verdict, downloads, rename and delete."""
+"""Compare runs: stored runs side by side, run B against run A with a tested verdict, downloads, rename, delete."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from benchcore.models import TIER_NAMES
+from benchcore.results.compare import MIN_TRIALS, compare_runs, method_name
+from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.views import charts, presentation
 from pages import _common as ui
 
@@ -18,14 +20,19 @@ RUNS_COLUMN_CONFIG: dict[str, Any] = {
     "Keys": st.column_config.NumberColumn(format="localized"),
     "Machine": st.column_config.TextColumn(width="large"),
 }
+_P50_HELP = ("median of the run's trial p50s [its 95% CI over trials]; ⚠ = unstable: the trial p50s vary by more "
+             f"than {UNSTABLE_CV_PCT:g} % (CV)")
 DELTA_COLUMN_CONFIG: dict[str, Any] = {
-    **{c: st.column_config.NumberColumn(format="%.2f") for c in presentation.DELTA_COLUMNS if "(µs)" in c},
-    "p50 B/A": st.column_config.NumberColumn(format="%.2fx", help="below 1 = B faster"),
-    "p99 B/A": st.column_config.NumberColumn(format="%.2fx", help="below 1 = B faster"),
-    "trial p50 B/A range": st.column_config.TextColumn(
-        help="min..max of every B trial's p50 over every A trial's p50; containing 1 = the runs overlap"
-    ),
-    "Verdict": st.column_config.TextColumn(help="decided on p50; within 5 % or overlapping trials = within noise"),
+    "p50 A (µs)": st.column_config.TextColumn(help=_P50_HELP),
+    "p50 B (µs)": st.column_config.TextColumn(help=_P50_HELP),
+    "p50 B/A": st.column_config.TextColumn(help="B's p50 / A's p50 (medians of the trial p50s): below 1 = B faster"),
+    "p": st.column_config.TextColumn(help="two-sided Mann-Whitney U test on the two runs' trial p50s"),
+    "trials A / B": st.column_config.TextColumn(
+        help=f"trials measured in each run: {MIN_TRIALS} each for a verdict; 4 each before p can go below 0.05"),
+    "throughput A (ops/s)": st.column_config.TextColumn(help="successful reads / wall time of the timed phases"),
+    "throughput B (ops/s)": st.column_config.TextColumn(help="successful reads / wall time of the timed phases"),
+    "Verdict": st.column_config.TextColumn(
+        help=f"{method_name()}: faster or slower only when p < 0.05 and B/A differs from 1 by more than 5 %"),
 }
 
 
@@ -53,7 +60,7 @@ def choose_runs(table: pd.DataFrame, names: dict[str, str]) -> list[str]:
                           format_func=lambda r: names.get(r, r), key="runs")
 
 
-def delta(selected: list[str], runs: pd.DataFrame, summaries: pd.DataFrame, names: dict[str, str]) -> None:
+def delta(selected: list[str], runs: pd.DataFrame, names: dict[str, str]) -> None:
     st.subheader("Run B against run A")
     # Oldest selected run as the baseline by default.
     by_age = runs[runs["run_id"].isin(selected)].sort_values("started_at")["run_id"].tolist()
@@ -63,16 +70,14 @@ def delta(selected: list[str], runs: pd.DataFrame, summaries: pd.DataFrame, name
     if a == b:
         st.info("Pick two different runs for A and B.")
         return
-    row_a = runs.set_index("run_id").loc[a].to_dict() | {"run_id": a}
-    row_b = runs.set_index("run_id").loc[b].to_dict() | {"run_id": b}
     repo = ui.repository()
-    env_a = repo.get_run(a, with_samples=False).environment
-    env_b = repo.get_run(b, with_samples=False).environment
-    for warning in presentation.comparison_warnings(row_a, row_b, summaries, env_a, env_b):
+    comparison = compare_runs(repo.get_run(a, with_samples=False), repo.get_run(b, with_samples=False))
+    for warning in comparison.warnings:
         st.warning(ui.plain(warning), icon=":material/warning:")
-    table = presentation.delta_table(summaries, a, b)
-    st.markdown(presentation.delta_summary(table))
-    st.dataframe(table, hide_index=True, column_config=DELTA_COLUMN_CONFIG)
+    st.markdown(presentation.delta_summary(comparison))
+    st.dataframe(presentation.delta_table(comparison), hide_index=True, column_config=DELTA_COLUMN_CONFIG)
+    for note in comparison.notes:
+        st.caption(note)
 
 
 def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.DataFrame,
@@ -80,7 +85,8 @@ def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.D
     tiers = [t for t in TIER_NAMES if t in set(summaries["tier"])] or list(TIER_NAMES)
     side, sva, dist, trend = st.tabs(["Per tier", "Sync vs async", "Distribution", "Trend over time"])
     with side:
-        st.caption("Each selected run per tier. Dot = p50, line to the tick = p50..p99. Log scale.")
+        st.caption("Each selected run per tier. Dot = p50 (median of the trial p50s), dark bar = its 95% CI over "
+                   "trials, line to the tick = p50..p99; a red ring marks an unstable p50. Log scale.")
         ui.altair(charts.runs_side_by_side(summaries, names))
     with sva:
         st.caption("async p50 divided by sync p50 for each tier and run: left of 1 = async faster.")
@@ -159,7 +165,7 @@ def main() -> None:
         return
     summaries = repo.summaries(selected, pooled_only=False)
     if len(selected) >= 2:
-        delta(selected, runs, summaries, names)
+        delta(selected, runs, names)
     else:
         st.caption("Select a second run to see the comparison table.")
     st.subheader("Charts")

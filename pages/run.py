@@ -135,7 +135,8 @@ def results(job: BenchmarkJob) -> None:
     ui.descriptions(summary)
     st.subheader("Latency per tier")
     st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "
-               "Dot = p50, line to the tick = p50..p99.")
+               "Dot = p50 (median of the trial p50s), dark bar = its 95% CI over trials, line to the tick = "
+               "p50..p99; a red ring marks an unstable p50.")
     ui.altair(charts.latency_by_tier(summary))
     st.subheader("Latency distribution")
     st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = stalls.")
@@ -152,8 +153,8 @@ def main() -> None:
     spec = form()
     reg = ui.registry()
     if spec is not None:
-        new, started = reg.start(spec, ui.settings())
-        st.session_state["job_id"] = new.job_id
+        started_job, started = reg.start(spec, ui.settings())
+        st.session_state["job_id"] = started_job.job_id
         if not started:
             st.info("A run is already in progress (perhaps from another tab); showing it instead of starting another.")
     job = reg.get(st.session_state.get("job_id")) or reg.running()

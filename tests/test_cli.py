@@ -87,7 +87,8 @@ def test_failed_tier_exits_1_and_keeps_the_rest(tmp_path, settings):
     run = RunRepository(tmp_path / "r.duckdb").get_run(RunRepository(tmp_path / "r.duckdb").list_runs().run_id[0])
     assert run.status == "partial"
     assert [r.status for r in run.results] == ["failed", "ok"]
-    assert run.results[1].summary.ops == 120
+    summary = run.results[1].summary
+    assert summary is not None and summary.ops == 120
 
 
 def test_no_save_and_show_unknown(tmp_path):
@@ -137,3 +138,81 @@ def test_run_records_embedded_server_pinning(tmp_path, monkeypatch):
     servers = json.loads(json_path.read_text())["environment"]["servers"]
     assert servers["redis"]["kind"] == "embedded"
     assert servers["redis"]["cpu_affinity"] == [0] and servers["redis"]["pinned_cpus"] == [0]
+
+
+# ---- compare (stored runs only: no server needed) --------------------------------------------------------
+
+A5 = [100.0, 102.0, 98.0, 101.0, 99.0]
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """A baseline, a run 20 % slower on redis sync (5 trials each), and a copy of the baseline."""
+    from datetime import timedelta
+
+    from tests.results.synthetic import T0, make_run
+
+    db = tmp_path / "r.duckdb"
+    repo = RunRepository(db)
+    pairs = {("redis", "sync"): A5, ("inprocess", "sync"): [0.40, 0.41, 0.39, 0.42, 0.40]}
+    repo.save(make_run("aaa111", pairs, label="baseline"))
+    repo.save(make_run("aaa222", {**pairs, ("redis", "sync"): [v * 1.2 for v in A5]}, started=T0 + timedelta(hours=1)))
+    repo.save(make_run("bbb333", pairs, started=T0 + timedelta(hours=2)))
+    return db
+
+
+def test_compare_exits_1_when_b_is_significantly_slower_and_writes_the_json(stored, tmp_path):
+    json_path = tmp_path / "cmp.json"
+    code, out, err = run_cli("compare", "aaa1", "aaa2", "--db", str(stored), "--json", str(json_path))
+    assert code == EXIT_TIER_FAILED, err
+    assert "A: aaa111" in out and "B: aaa222" in out and "'baseline'" in out
+    line = next(row for row in out.splitlines() if row.startswith("redis"))
+    assert "100.0 [" in line and "1.20x" in line and "0.008" in line and "5 / 5" in line and line.rstrip().endswith(
+        "slower")
+    assert "slower on 1, faster on 0, no significant change on 1" in out
+    assert "Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %" in out
+    assert "redis (sync) 1.20x" in err
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    assert (doc["run_a"], doc["run_b"]) == ("aaa111", "aaa222")
+    assert [(p["tier"], p["verdict"]) for p in doc["pairs"]] == [("redis", "slower"),
+                                                                 ("inprocess", "no significant change")]
+    assert doc["pairs"][0]["trials_a"] == 5 and doc["pairs"][0]["p_value"] < 0.05 and doc["counts"]["slower"] == 1
+
+
+def test_compare_exits_0_without_a_slowdown_beyond_the_threshold(stored):
+    code, out, _ = run_cli("compare", "aaa2", "aaa1", "--db", str(stored))  # B faster
+    assert code == EXIT_OK and "faster on 1" in out
+    code, out, _ = run_cli("compare", "aaa111", "bbb", "--db", str(stored))  # the same figures
+    assert code == EXIT_OK and "no significant change on 2" in out and "Warnings" not in out
+    code, out, _ = run_cli("compare", "aaa1", "aaa2", "--db", str(stored), "--threshold", "25%")
+    assert code == EXIT_OK and "minimum effect 25 %" in out and "slower on 0" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["nope", "aaa1"], "no run with an id starting with 'nope'"),
+    (["aaa", "bbb"], "'aaa' is ambiguous: it starts 2 run ids: aaa222"),
+    (["aaa1", "aaa111"], "are the same run (aaa111)"),
+    (["aaa1", "aaa2", "--threshold", "ten"], "'ten' is not a percentage"),
+    (["aaa1", "aaa2", "--threshold", "150"], "must be between 0 and 100"),
+    (["aaa1", "aaa2", "--json", "/nonexistent-dir/x.json"], "--json: directory /nonexistent-dir does not exist"),
+    (["aaa1"], "the following arguments are required: run_b"),
+])
+def test_compare_bad_input_exits_2_with_one_line(stored, argv, needle):
+    code, out, err = run_cli("compare", *argv, "--db", str(stored))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compare_without_a_results_database_exits_2(tmp_path):
+    code, _, err = run_cli("compare", "a", "b", "--db", str(tmp_path / "missing.duckdb"))
+    assert code == EXIT_BAD_INPUT and "no results database at" in err
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_show_takes_any_unique_prefix_and_prints_the_doubt(stored):
+    code, out, err = run_cli("show", "bbb", "--db", str(stored))
+    assert code == EXIT_OK, err
+    assert out.startswith("run bbb333")
+    assert "p50 µs [95% CI]" in out and "CV %" in out and "hit %" in out and "100.0 [" in out
+    code, _, err = run_cli("show", "aaa", "--db", str(stored))
+    assert code == EXIT_BAD_INPUT and "ambiguous" in err and "aaa111" in err and "aaa222" in err

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from benchcore.errors import BenchError, SchemaTooNew, StorageError, StorageLocked
+from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
 from benchcore.models import Run, TrialResult, check_label
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
@@ -70,6 +70,10 @@ class RunNotFound(BenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "run not found"
+
+
+class AmbiguousRunId(ConfigError):
+    """A run id prefix that matches more than one stored run."""
 
 
 class RunExists(StorageError):
@@ -514,6 +518,27 @@ class RunRepository:
             arrays.append(latencies)
             misses.append(miss_index if recorded else None)
         return frames.samples_from_parts(keys, arrays, misses)
+
+    def resolve_id(self, prefix: str, shown: int = 10) -> str:
+        """The stored run whose id is prefix, else the one id starting with it; RunNotFound when none does,
+        AmbiguousRunId (listing up to `shown` candidates, newest first) when several do."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise ConfigError("no run id given (python -m benchcore runs lists them)")
+        with self._connection(write=False) as con:
+            rows = [] if con is None else con.execute(
+                "SELECT run_id, started_at, label FROM runs WHERE starts_with(run_id, ?) "
+                "ORDER BY run_id = ? DESC, started_at DESC, run_id", [prefix, prefix]).fetchall()
+        if not rows:
+            raise RunNotFound(f"no run with an id starting with {prefix!r} in {self.path} "
+                              "(python -m benchcore runs lists them)")
+        if rows[0][0] == prefix or len(rows) == 1:
+            return str(rows[0][0])
+        listed = [f"{run_id} ({started:%Y-%m-%d %H:%M:%S}{', ' + repr(label) if label else ''})"
+                  for run_id, started, label in rows[:shown]]
+        more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+        raise AmbiguousRunId(f"run id {prefix!r} is ambiguous: it starts {len(rows)} run ids: "
+                             f"{'; '.join(listed)}{more}. Give more of the id.")
 
     def get_run(self, run_id: str, with_samples: bool = True) -> Run:
         """Rebuild a stored Run; without samples each trial's samples array is empty."""

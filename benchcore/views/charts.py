@@ -30,6 +30,11 @@ TIER_COLORS = alt.Scale(domain=list(TIER_NAMES), range=[t.color for t in TIERS])
 LATENCY_TITLE = "latency per read (µs, log scale)"
 
 _STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec"]
+# The p50's doubt: its 95% CI over trials (an error bar) and whether the trials disagree (a ring and a legend entry).
+_DOUBT_COLUMNS = ["p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "doubt"]
+UNSTABLE_LABEL = "unstable (CV of trial p50s > 10 %)"
+UNSTABLE_COLOR = "#d62728"
+CI_COLOR = "#333333"
 _BOTTOM_LEGEND = alt.Legend(orient="bottom", columns=1, labelLimit=400)
 # Runs are categories, not an ordered quantity: distinct hues, never shades of one colour.
 RUN_COLORS: Literal["tableau10"] = "tableau10"
@@ -39,6 +44,7 @@ AnyChart = alt.Chart | alt.LayerChart | alt.FacetChart
 # (Streamlit's default autosize "fit" would count legend and axis titles inside the height).
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 _DASH_LEGEND = alt.Legend(symbolType="stroke", symbolStrokeWidth=2)
+_TITLE = "p50 (dot; dark bar = its 95% CI) to p99 (tick)"
 _PERCENTILES = {"p50_us": "p50", "p90_us": "p90", "p99_us": "p99", "p999_us": "p99.9", "max_us": "max"}
 
 
@@ -67,7 +73,17 @@ def _ok_pooled(summaries: pd.DataFrame) -> pd.DataFrame:
         df = df[df["trial"] == 0]
     if "p50_us" in df.columns:
         df = df[df["p50_us"].notna()]
-    return df.copy()
+    return _with_doubt(df.copy())
+
+
+def _with_doubt(df: pd.DataFrame) -> pd.DataFrame:
+    """CI and CV columns present (NaN when unknown), unstable as a plain bool, doubt = the legend's label."""
+    for column in ("p50_ci_low_us", "p50_ci_high_us", "cv_pct"):
+        df[column] = df[column].astype(float) if column in df.columns else np.nan
+    unstable = df["unstable"] if "unstable" in df.columns else pd.Series(False, index=df.index)
+    df["unstable"] = unstable.fillna(False).astype(bool)
+    df["doubt"] = np.where(df["unstable"], UNSTABLE_LABEL, "")
+    return df
 
 
 def _tier_order(tiers: pd.Series) -> list[str]:
@@ -110,6 +126,10 @@ def _stats_tooltip(extra: list[alt.Tooltip] | None = None) -> list[alt.Tooltip]:
         alt.Tooltip("mode:N", title="mode"),
         alt.Tooltip("mean_us:Q", title="mean µs", format=",.2f"),
         alt.Tooltip("p50_us:Q", title="p50 µs", format=",.2f"),
+        alt.Tooltip("p50_ci_low_us:Q", title="p50 95% CI from µs", format=",.2f"),
+        alt.Tooltip("p50_ci_high_us:Q", title="p50 95% CI to µs", format=",.2f"),
+        alt.Tooltip("cv_pct:Q", title="CV of trial p50s %", format=".1f"),
+        alt.Tooltip("unstable:N", title="unstable"),
         alt.Tooltip("p90_us:Q", title="p90 µs", format=",.2f"),
         alt.Tooltip("p99_us:Q", title="p99 µs", format=",.2f"),
         alt.Tooltip("p999_us:Q", title="p99.9 µs", format=",.2f"),
@@ -119,20 +139,36 @@ def _stats_tooltip(extra: list[alt.Tooltip] | None = None) -> list[alt.Tooltip]:
 
 
 def _range_layers(
-    base: alt.Chart, y: alt.Y, y_offset: alt.YOffset, color: alt.Color, shape: alt.Shape | None = None,
+    df: pd.DataFrame, y: alt.Y, y_offset: alt.YOffset, color: alt.Color, shape: alt.Shape | None = None,
     with_run: bool = False,
 ) -> alt.LayerChart | alt.FacetChart:
-    """Dot at p50, line from p50 to p99, tick at p99: the shape every latency summary chart here shares."""
-    enc = {"y": y, "yOffset": y_offset, "color": color}
+    """Dot at p50, line from p50 to p99, tick at p99: the shape every latency summary chart here shares. The p50
+    carries its 95% CI as a dark error bar (when there is one) and a red ring when its trials are unstable."""
+    base = alt.Chart(df)
+    enc = {"y": y, "yOffset": y_offset}
     rule = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("p50_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")), x2="p99_us:Q", **enc
+        x=alt.X("p50_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")), x2="p99_us:Q", color=color, **enc
     )
-    p99 = base.mark_tick(thickness=2, size=8).encode(x="p99_us:Q", **enc)
-    dot_enc = dict(enc, shape=shape) if shape is not None else enc
-    p50 = base.mark_point(filled=True, size=60, opacity=1).encode(
-        x="p50_us:Q", tooltip=_stats_tooltip([alt.Tooltip("run:N", title="run")] if with_run else None), **dot_enc
-    )
-    return alt.layer(rule, p99, p50)
+    p99 = base.mark_tick(thickness=2, size=8).encode(x="p99_us:Q", color=color, **enc)
+    layers: list[alt.Chart] = [rule, p99]
+    with_ci = base.transform_filter("isValid(datum.p50_ci_low_us) && isValid(datum.p50_ci_high_us)")
+    if df["p50_ci_low_us"].notna().any():
+        layers += [
+            with_ci.mark_rule(strokeWidth=1.5, color=CI_COLOR).encode(x="p50_ci_low_us:Q", x2="p50_ci_high_us:Q",
+                                                                       **enc),
+            with_ci.mark_tick(thickness=1.5, size=10, color=CI_COLOR).encode(x="p50_ci_low_us:Q", **enc),
+            with_ci.mark_tick(thickness=1.5, size=10, color=CI_COLOR).encode(x="p50_ci_high_us:Q", **enc),
+        ]
+    dot_enc = dict(enc, color=color, **({"shape": shape} if shape is not None else {}))
+    tooltip = _stats_tooltip([alt.Tooltip("run:N", title="run")] if with_run else None)
+    layers.append(base.mark_point(filled=True, size=60, opacity=1).encode(x="p50_us:Q", tooltip=tooltip, **dot_enc))
+    if df["unstable"].any():
+        ring = alt.Stroke("doubt:N", title=None, scale=alt.Scale(domain=[UNSTABLE_LABEL], range=[UNSTABLE_COLOR]),
+                          legend=alt.Legend(orient="bottom", symbolType="circle", symbolFillColor="transparent",
+                                            labelLimit=400))
+        layers.append(base.transform_filter("datum.unstable").mark_point(filled=False, size=200, strokeWidth=2)
+                      .encode(x="p50_us:Q", stroke=ring, tooltip=tooltip, **enc))
+    return alt.layer(*layers)
 
 
 def latency_by_tier(summaries: pd.DataFrame) -> AnyChart:
@@ -140,16 +176,16 @@ def latency_by_tier(summaries: pd.DataFrame) -> AnyChart:
     df = _ok_pooled(summaries)
     if df.empty:
         return _empty("no tier produced measurements")
-    df = df[["tier", "mode", *_STAT_COLUMNS]]
+    df = df[["tier", "mode", *_STAT_COLUMNS, *_DOUBT_COLUMNS]]
     order = _tier_order(df["tier"])
     chart = _range_layers(
-        alt.Chart(df),
+        df,
         alt.Y("tier:N", sort=order, title=None),
         alt.YOffset("mode:N", sort=list(MODES)),
         alt.Color("mode:N", scale=MODE_COLORS, title="mode"),
     )
     return chart.properties(
-        autosize=FIT_WIDTH, height=max(120, 44 * len(order)), title="p50 (dot) to p99 (tick) per tier"
+        autosize=FIT_WIDTH, height=max(120, 44 * len(order)), title=_TITLE + " per tier"
     )
 
 
@@ -244,10 +280,10 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
     runs = _run_order(df)
     modes = [m for m in MODES if m in set(df["mode"])]
     df["run_mode"] = df["run"] + " · " + df["mode"].astype(str)
-    df = df[["tier", "mode", "run", "run_mode", *_STAT_COLUMNS]]
+    df = df[["tier", "mode", "run", "run_mode", *_STAT_COLUMNS, *_DOUBT_COLUMNS]]
     order = _tier_order(df["tier"])
     chart = _range_layers(
-        alt.Chart(df),
+        df,
         alt.Y("tier:N", sort=order, title=None),
         alt.YOffset("run_mode:N", sort=[f"{r} · {m}" for r in runs for m in modes]),
         alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
@@ -257,7 +293,7 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
     rows = len(runs) * len(modes)
     return chart.properties(
         autosize=FIT_WIDTH,
-        height=max(160, len(order) * (14 * rows + 18)), title="p50 (dot) to p99 (tick) per tier and run"
+        height=max(160, len(order) * (14 * rows + 18)), title=_TITLE + " per tier and run"
     )
 
 

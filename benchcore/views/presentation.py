@@ -1,56 +1,75 @@
-"""Plain tables and sentences for the dashboard: results per mode, run-vs-run deltas, warnings.
+"""Plain tables and sentences for the dashboard: results per mode, run-vs-run deltas, progress.
 
-Pure pandas in, pandas / str out; the pages only render what this returns.
-
-Noise rule for the delta table (p50 of run B against run A, per tier x mode):
-  * |B/A - 1| < NOISE_FLOOR (5 %) is always "within noise": this machine's run-to-run jitter is
-    at least that large, so smaller differences mean nothing.
-  * When both runs have per-trial results, compare every trial of B with every trial of A. If the
-    range of those per-trial p50 ratios (min..max) contains 1.0 - some trial of B was slower than
-    some trial of A and another faster - the runs overlap: "within noise".
-  * Otherwise B is "faster" (ratio < 1) or "slower" (ratio > 1). The pooled ratio must agree with
-    the trial range; if it does not (possible with skewed trials), it is "within noise".
-p99 ratios are shown but do not decide the verdict: with a few thousand reads p99 rests on a few
-dozen samples and moves much more than p50 between identical runs.
+Pure pandas in, pandas / str out; the pages only render what this returns. Every cell that can be missing is
+text ("-" when missing, never "None"); the statistics behind the run-vs-run verdict are in results/compare.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchcore.errors import ConfigError
 from benchcore.models import MODES, Environment, Progress
-from benchcore.tiers.registry import tier_order
+from benchcore.results.compare import (
+    FASTER,
+    NO_CHANGE,
+    NOT_COMPARED,
+    SLOWER,
+    TOO_FEW,
+    Comparison,
+    PairComparison,
+    Side,
+)
+from benchcore.tiers.registry import tier_info, tier_order
+from benchcore.views import formatting as fmt
 
-NOISE_FLOOR = 0.05
-
+P50 = "p50 (µs)"
+CV = "CV (%)"
+STABILITY = "stability"
+HITS_MISSES = "hits / misses (reads)"
 RESULT_COLUMNS: tuple[str, ...] = (
     "Storage layer",
     "Avg latency (µs)",
     "Throughput (ops/sec)",
-    "p50",
-    "p90",
-    "p99",
-    "p99.9",
-    "max",
-    "hits/misses",
+    P50,
+    CV,
+    STABILITY,
+    "p90 (µs)",
+    "p99 (µs)",
+    "p99.9 (µs)",
+    "max (µs)",
+    "hit ratio (%)",
+    "hit p50 (µs)",
+    "hit p99 (µs)",
+    "miss p50 (µs)",
+    "miss p99 (µs)",
+    HITS_MISSES,
+    "samples (reads)",
+    "errors (reads)",
     "description",
 )
-# Added after "p50" when the run carries native figures (benchmarks/native.py --save): Environment.native.
-NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL = "native p50 (µs)", "Python/native", "native tool"
+# Added after STABILITY when the run carries native figures (benchmarks/native.py --save): Environment.native.
+NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL = "native p50 (µs)", "Python/native (x)", "native tool"
 NATIVE_COLUMNS: tuple[str, ...] = (NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL)
-_STAT_OF = {
+# Always present on a measured row: numbers, so the table sorts them as numbers.
+_NUMBER_OF = {
     "Avg latency (µs)": "mean_us",
-    "Throughput (ops/sec)": "ops_per_sec",
-    "p50": "p50_us",
-    "p90": "p90_us",
-    "p99": "p99_us",
-    "p99.9": "p999_us",
-    "max": "max_us",
+    "p90 (µs)": "p90_us",
+    "p99 (µs)": "p99_us",
+    "p99.9 (µs)": "p999_us",
+    "max (µs)": "max_us",
+}
+# Cache tiers only: "-" elsewhere (and "-" for misses when there were none).
+_CACHE_US = {
+    "hit p50 (µs)": "hit_p50_us",
+    "hit p99 (µs)": "hit_p99_us",
+    "miss p50 (µs)": "miss_p50_us",
+    "miss p99 (µs)": "miss_p99_us",
 }
 DELTA_COLUMNS: tuple[str, ...] = (
     "Tier",
@@ -58,20 +77,20 @@ DELTA_COLUMNS: tuple[str, ...] = (
     "p50 A (µs)",
     "p50 B (µs)",
     "p50 B/A",
-    "p99 A (µs)",
-    "p99 B (µs)",
-    "p99 B/A",
-    "trial p50 B/A range",
+    "p",
+    "trials A / B",
+    "throughput A (ops/s)",
+    "throughput B (ops/s)",
     "Verdict",
 )
-FASTER, SLOWER, NOISE = "faster", "slower", "within noise"
+UNSTABLE_MARK = "⚠"
 
 PHASE_WORDS = {"prepare": "preparing", "warmup": "warming up", "timed": "measuring", "done": "done",
                "failed": "failed"}
 
 
 def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value is not pd.NA
+    return not fmt.missing(value)
 
 
 def _tier_sort_key(tier: str) -> tuple[int, str]:
@@ -85,7 +104,7 @@ def _pooled(summaries: pd.DataFrame) -> pd.DataFrame:
 def hits_misses(hits: Any, misses: Any) -> str:
     """'1,990 / 10' for a cache tier; '-' for a tier that does not count them (the databases)."""
     if not _present(hits) and not _present(misses):
-        return "-"
+        return fmt.DASH
     h = int(hits) if _present(hits) else 0
     m = int(misses) if _present(misses) else 0
     return f"{h:,} / {m:,}"
@@ -121,38 +140,57 @@ def native_caption(native: Mapping[tuple[str, str], Mapping[str, Any]], mode: st
     return text
 
 
+def _is_cache(tier: str) -> bool:
+    try:
+        return tier_info(tier).is_cache
+    except ConfigError:  # a tier stored by another version: show what it has
+        return False
+
+
 def results_table(summaries: pd.DataFrame, mode: str,
                   native: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> pd.DataFrame:
-    """The seed's table for one mode, one row per measured tier; failed tiers go to failed_tiers().
+    """One mode's results, one row per measured tier; failed tiers go to failed_tiers().
 
+    The p50 is the median of the trial p50s with its 95% CI; CV and stability say how much the trials agree.
     native (from native_figures(run.environment)): when it has figures for this mode, the columns
-    NATIVE_COLUMNS follow "p50" ("-"/empty on tiers without a native measurement).
+    NATIVE_COLUMNS follow STABILITY ("-" on tiers without a native measurement).
     """
     native = {k: v for k, v in (native or {}).items() if k[1] == mode}
     df = _pooled(summaries)
     df = df[(df["mode"] == mode) & df["p50_us"].notna()]
     rows = []
     for r in sorted(df.to_dict("records"), key=lambda r: _tier_sort_key(str(r["tier"]))):
-        row: dict[str, Any] = {"Storage layer": r["tier"]}
-        for column, field in _STAT_OF.items():
-            row[column] = float(r[field]) if _present(r[field]) else None
-        if row["Throughput (ops/sec)"] is not None:  # whole reads per second; decimals are noise
-            row["Throughput (ops/sec)"] = round(row["Throughput (ops/sec)"])
-        row["hits/misses"] = hits_misses(r.get("hits"), r.get("misses"))
-        row["description"] = r.get("description") or ""
-        figure = native.get((str(r["tier"]), mode))
+        tier = str(r["tier"])
+        cache = _is_cache(tier) or _present(r.get("hits"))
+        row: dict[str, Any] = {"Storage layer": tier}
+        for column, field in _NUMBER_OF.items():
+            row[column] = float(r[field]) if _present(r[field]) else math.nan
+        # Whole reads per second: decimals are noise.
+        row["Throughput (ops/sec)"] = round(float(r["ops_per_sec"])) if _present(r["ops_per_sec"]) else math.nan
+        row[P50] = fmt.p50_with_ci(r["p50_us"], r.get("p50_ci_low_us"), r.get("p50_ci_high_us"))
+        row[CV] = fmt.number(r.get("cv_pct"))
+        row[STABILITY] = fmt.stability(r.get("cv_pct"), r.get("unstable"))
+        row["hit ratio (%)"] = fmt.percent(r.get("hit_ratio")) if cache else fmt.DASH
+        for column, field in _CACHE_US.items():
+            row[column] = fmt.us(r.get(field)) if cache else fmt.DASH
+        row[HITS_MISSES] = hits_misses(r.get("hits"), r.get("misses"))
+        row["samples (reads)"] = int(r["ops"]) if _present(r.get("ops")) else 0
+        row["errors (reads)"] = int(r["errors"]) if _present(r.get("errors")) else 0
+        row["description"] = r.get("description") if _present(r.get("description")) else ""
+        figure = native.get((tier, mode))
         if figure is not None:
-            row[NATIVE_P50] = float(figure["native_p50_us"])
-            row[NATIVE_RATIO] = row["p50"] / row[NATIVE_P50] if row["p50"] is not None else None
-            row[NATIVE_TOOL] = str(figure.get("native_tool") or "")
+            native_p50 = float(figure["native_p50_us"])
+            row[NATIVE_P50] = fmt.us(native_p50)
+            row[NATIVE_RATIO] = fmt.ratio(float(r["p50_us"]) / native_p50)
+            row[NATIVE_TOOL] = str(figure.get("native_tool") or fmt.DASH)
         rows.append(row)
     columns = list(RESULT_COLUMNS)
     if native:
-        at = columns.index("p50") + 1
+        at = columns.index(STABILITY) + 1
         columns[at:at] = list(NATIVE_COLUMNS)
     table = pd.DataFrame(rows, columns=columns)
     if native:
-        table[NATIVE_TOOL] = table[NATIVE_TOOL].fillna("")
+        table[list(NATIVE_COLUMNS)] = table[list(NATIVE_COLUMNS)].fillna(fmt.DASH)
     return table
 
 
@@ -167,158 +205,48 @@ def failed_tiers(summaries: pd.DataFrame) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda t: (_tier_sort_key(t[0]), MODES.index(t[1]) if t[1] in MODES else 9))
 
 
-def trial_ratio_range(trials_a: Sequence[float], trials_b: Sequence[float]) -> tuple[float, float] | None:
-    """min..max of p50_B[j] / p50_A[i] over every pair of trials; None without trials on both sides."""
-    a = np.asarray([x for x in trials_a if _present(x) and x > 0], dtype=float)
-    b = np.asarray([x for x in trials_b if _present(x) and x > 0], dtype=float)
-    if len(a) == 0 or len(b) == 0:
-        return None
-    ratios = b[:, None] / a[None, :]
-    return float(ratios.min()), float(ratios.max())
+def _p50_cell(side: Side) -> str:
+    text = fmt.p50_with_ci(side.p50_us, side.ci_low_us, side.ci_high_us)
+    return f"{text} {UNSTABLE_MARK}" if side.unstable else text
 
 
-def verdict(ratio: float, trial_range: tuple[float, float] | None, noise_floor: float = NOISE_FLOOR) -> str:
-    """B against A from the p50 ratio B/A and the per-trial ratio range; see the module docstring."""
-    if not _present(ratio) or ratio <= 0:
-        return NOISE
-    if abs(ratio - 1.0) < noise_floor:
-        return NOISE
-    if trial_range is not None:
-        lo, hi = trial_range
-        if lo <= 1.0 <= hi:
-            return NOISE
-        if (ratio < 1.0) != (hi < 1.0):
-            return NOISE
-    return FASTER if ratio < 1.0 else SLOWER
+def _trials(pair: PairComparison) -> str:
+    shown = [str(side.trials) if side.p50_us is not None else fmt.DASH for side in (pair.a, pair.b)]
+    return " / ".join(shown)
 
 
-def _trial_p50s(summaries: pd.DataFrame, run_id: str, tier: str, mode: str) -> list[float]:
-    if "trial" not in summaries.columns:
-        return []
-    rows = summaries[
-        (summaries["run_id"] == run_id) & (summaries["tier"] == tier) & (summaries["mode"] == mode)
-        & (summaries["trial"] > 0)
-    ]
-    return [float(x) for x in rows["p50_us"] if _present(x)]
-
-
-def delta_table(summaries: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
-    """Run B against run A per tier x mode. `summaries` may include per-trial rows (trial > 0)."""
-    pooled = _pooled(summaries)
-    a = pooled[pooled["run_id"] == run_a].set_index(["tier", "mode"])
-    b = pooled[pooled["run_id"] == run_b].set_index(["tier", "mode"])
-    keys = sorted(set(a.index) | set(b.index), key=lambda k: (_tier_sort_key(k[0]), MODES.index(k[1])
-                                                              if k[1] in MODES else 9))
-    rows = []
-    for tier, mode in keys:
-        ra = a.loc[(tier, mode)] if (tier, mode) in a.index else None
-        rb = b.loc[(tier, mode)] if (tier, mode) in b.index else None
-        p50a = float(ra["p50_us"]) if ra is not None and _present(ra["p50_us"]) else None
-        p50b = float(rb["p50_us"]) if rb is not None and _present(rb["p50_us"]) else None
-        p99a = float(ra["p99_us"]) if ra is not None and _present(ra["p99_us"]) else None
-        p99b = float(rb["p99_us"]) if rb is not None and _present(rb["p99_us"]) else None
-        row: dict[str, Any] = {"Tier": tier, "Mode": mode, "p50 A (µs)": p50a, "p50 B (µs)": p50b,
-                               "p99 A (µs)": p99a, "p99 B (µs)": p99b, "p50 B/A": None, "p99 B/A": None,
-                               "trial p50 B/A range": ""}
-        if p50a is None or p50b is None:
-            why = [f"{'failed' if r is not None else 'not measured'} in run {name}"
-                   for name, value, r in (("A", p50a, ra), ("B", p50b, rb)) if value is None]
-            row["Verdict"] = "n/a: " + ", ".join(why)
-        else:
-            ratio = p50b / p50a
-            rng = trial_ratio_range(_trial_p50s(summaries, run_a, tier, mode),
-                                    _trial_p50s(summaries, run_b, tier, mode))
-            row["p50 B/A"] = ratio
-            row["p99 B/A"] = p99b / p99a if p99a and p99b else None
-            row["trial p50 B/A range"] = f"{rng[0]:.2f}-{rng[1]:.2f}" if rng else "one trial"
-            row["Verdict"] = verdict(ratio, rng)
-        rows.append(row)
+def delta_table(comparison: Comparison) -> pd.DataFrame:
+    """Run B against run A per tier x mode (DELTA_COLUMNS, all text): p50s with their CIs (⚠ = unstable),
+    B/A, the Mann-Whitney p, trial counts, throughputs and the verdict."""
+    rows = [{
+        "Tier": pair.tier,
+        "Mode": pair.mode,
+        "p50 A (µs)": _p50_cell(pair.a),
+        "p50 B (µs)": _p50_cell(pair.b),
+        "p50 B/A": fmt.ratio(pair.ratio),
+        "p": fmt.p_value(pair.p_value),
+        "trials A / B": _trials(pair),
+        "throughput A (ops/s)": fmt.number(pair.a.ops_per_sec, 0),
+        "throughput B (ops/s)": fmt.number(pair.b.ops_per_sec, 0),
+        "Verdict": pair.verdict,
+    } for pair in comparison.pairs]
     return pd.DataFrame(rows, columns=list(DELTA_COLUMNS))
 
 
-def delta_summary(delta: pd.DataFrame) -> str:
-    """One sentence: how many tier x mode pairs got faster, slower or stayed within noise."""
-    counts = delta["Verdict"].value_counts() if not delta.empty else pd.Series(dtype=int)
-    compared = int(counts.get(FASTER, 0) + counts.get(SLOWER, 0) + counts.get(NOISE, 0))
-    if compared == 0:
+def delta_summary(comparison: Comparison) -> str:
+    """'Run B against run A, of 10 tier x mode pairs: slower on 2, faster on 0, no significant change on 8
+    (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).'"""
+    counts = comparison.counts()
+    if counts[NOT_COMPARED] == len(comparison.pairs):
         return "No tier was measured in both runs, so nothing can be compared."
-    parts = [f"faster on {counts.get(FASTER, 0)}", f"slower on {counts.get(SLOWER, 0)}",
-             f"within noise on {counts.get(NOISE, 0)}"]
-    return f"Run B against run A (p50), of {compared} tier x mode pairs: " + ", ".join(parts) + "."
-
-
-def _server_versions(summaries: pd.DataFrame, run_id: str) -> dict[str, str]:
-    df = _pooled(summaries)
-    df = df[df["run_id"] == run_id]
-    out: dict[str, str] = {}
-    for r in df.to_dict("records"):
-        kind = str(r.get("server_kind") or "")
-        version = str(r.get("server_version") or "")
-        if kind or version:
-            out[str(r["tier"])] = " ".join(x for x in (kind, version) if x and x != "nan")
-    return out
-
-
-def _capacity(run: Mapping[str, Any]) -> Any:
-    capacity = run.get("cache_capacity")
-    return capacity if _present(capacity) else run.get("keys")
-
-
-def _caches(cold: Any) -> str:
-    return "cold" if cold else "warmed"
-
-
-def _known(value: Any) -> bool:
-    return value is not None and value != ""  # runs stored before a field existed leave it empty
-
-
-def _shown(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def comparison_warnings(
-    run_a: Mapping[str, Any],
-    run_b: Mapping[str, Any],
-    summaries: pd.DataFrame,
-    env_a: Environment | None = None,
-    env_b: Environment | None = None,
-) -> list[str]:
-    """Why A vs B may not be apples to apples: machine, workload, server versions, Python/OS, client CPUs.
-
-    run_a / run_b are rows of RunRepository.list_runs(); env_a / env_b are Run.environment when loaded.
-    """
-    warnings: list[str] = []
-    ma, mb = str(run_a.get("machine") or ""), str(run_b.get("machine") or "")
-    if ma != mb:
-        warnings.append(f"Different machines: A ran on {ma or 'unknown'}, B on {mb or 'unknown'}.")
-    for key, what in (("concurrency", "concurrency"), ("keys", "key count"), ("ops", "reads per trial"),
-                      ("distribution", "key distribution"), ("warmup", "warmup reads")):
-        va, vb = run_a.get(key), run_b.get(key)
-        if _present(va) and _present(vb) and va != vb:
-            warnings.append(f"Different workload: {what} {va} in A vs {vb} in B.")
-    if _present(run_a.get("cache_capacity")) or _present(run_b.get("cache_capacity")):
-        ka, kb = _capacity(run_a), _capacity(run_b)  # no capacity given = the key space, compared above
-        if _present(ka) and _present(kb) and ka != kb:
-            warnings.append(f"Different workload: in-process cache capacity {ka} in A vs {kb} in B.")
-    ca, cb = run_a.get("cold"), run_b.get("cold")
-    if _present(ca) and _present(cb) and bool(ca) != bool(cb):
-        warnings.append(f"Different workload: caches {_caches(ca)} in A vs {_caches(cb)} in B.")
-    if env_a and env_b:
-        for key, what in (("hostname", "host"), ("cpu_model", "CPU"), ("cpu_count", "CPU count"),
-                          ("cpu_affinity", "CPU affinity"), ("client_cpu_affinity", "client CPUs"),
-                          ("python", "Python"), ("os", "OS")):
-            va, vb = getattr(env_a, key), getattr(env_b, key)
-            if _known(va) and _known(vb) and va != vb:
-                warnings.append(f"Different {what}: {_shown(va)} in A vs {_shown(vb)} in B.")
-        pa, pb = env_a.packages, env_b.packages
-        changed_pkgs = [f"{k} {pa[k]} -> {pb[k]}" for k in sorted(set(pa) & set(pb)) if pa[k] != pb[k]]
-        if changed_pkgs:
-            warnings.append("Different driver/library versions: " + "; ".join(changed_pkgs) + ".")
-    sa, sb = _server_versions(summaries, str(run_a["run_id"])), _server_versions(summaries, str(run_b["run_id"]))
-    changed = [f"{t}: {sa[t]} -> {sb[t]}" for t in sorted(set(sa) & set(sb), key=_tier_sort_key) if sa[t] != sb[t]]
-    if changed:
-        warnings.append("Different servers: " + "; ".join(changed) + ".")
-    return warnings
+    parts = [f"slower on {counts[SLOWER]}", f"faster on {counts[FASTER]}",
+             f"no significant change on {counts[NO_CHANGE]}"]
+    if counts[TOO_FEW]:
+        parts.append(f"{TOO_FEW} on {counts[TOO_FEW]}")
+    if counts[NOT_COMPARED]:
+        parts.append(f"not compared on {counts[NOT_COMPARED]}")
+    return (f"Run B against run A, of {len(comparison.pairs)} tier x mode pairs: " + ", ".join(parts)
+            + f" ({comparison.method}).")
 
 
 def progress_text(p: Progress | None) -> str:

@@ -10,14 +10,11 @@ import math
 from typing import Any
 
 from benchcore import text
-from benchcore.models import Run
+from benchcore.models import Run, Stats
 from benchcore.results import codec
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
+from benchcore.results.compare import Comparison
+from benchcore.results.stats import UNSTABLE_CV_PCT
+from benchcore.views import formatting as fmt
 
 
 def _clean(value: Any) -> Any:
@@ -53,17 +50,32 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def _stability_mark(s: Stats) -> str:
+    return "unstable" if s.unstable else ""
+
+
 def results_table(run: Run) -> str:
-    headers = ["tier", "mode", "conc", "mean µs", "p50 µs", "p99 µs", "ops/s", "hits/misses", "status"]
+    """One line per tier x mode: the p50 with its 95% CI, how much the trials agree, the cache split, throughput."""
+    headers = ["tier", "mode", "conc", "p50 µs [95% CI]", "CV %", "", "mean µs", "p99 µs", "hit %", "hit p50 µs",
+               "miss p50 µs", "ops/s", "reads", "status"]
     rows = []
     for r in run.results:
         s = r.summary
-        hm = "-" if s is None or s.hits is None else f"{s.hits:,}/{s.misses:,}"
         status = r.status if not (s and s.errors) else f"{r.status} ({s.errors:,} errors)"
-        figures = [None] * 4 if s is None else [s.mean_us, s.p50_us, s.p99_us, s.ops_per_sec]
-        rows.append([r.tier, r.mode, str(r.concurrency), *(_num(v) for v in figures[:3]), _num(figures[3], 0), hm,
-                     status])
-    parts = [_table(headers, rows, right={2, 3, 4, 5, 6, 7})]
+        if s is None:
+            figures = [fmt.DASH] * 10
+        else:
+            cache = s.hits is not None
+            figures = [fmt.p50_with_ci(s.p50_us, s.p50_ci_low_us, s.p50_ci_high_us), fmt.number(s.cv_pct),
+                       _stability_mark(s), fmt.us(s.mean_us), fmt.us(s.p99_us),
+                       fmt.percent(s.hit_ratio) if cache else fmt.DASH,
+                       fmt.us(s.hit_p50_us) if cache else fmt.DASH, fmt.us(s.miss_p50_us) if cache else fmt.DASH,
+                       fmt.number(s.ops_per_sec, 0), fmt.count(s.ops)]
+        rows.append([r.tier, r.mode, str(r.concurrency), *figures, status])
+    parts = [_table(headers, rows, right=set(range(2, 13)) - {5})]
+    if any(r.summary is not None and r.summary.unstable for r in run.results):
+        parts.append(f"\nunstable: the trial p50s vary by more than {UNSTABLE_CV_PCT:g} % (CV); the figure is "
+                     "doubtful, rerun with the client pinned (--cpus) or more trials.")
     described = {(r.tier, r.mode): r.description for r in run.results if r.description}
     if described:
         parts.append("\nWhat one read does:")
@@ -72,11 +84,43 @@ def results_table(run: Run) -> str:
     if failed:
         parts.append("\nProblems:")
         parts += [text.escape(f"  {r.tier} ({r.mode}): {r.error}") for r in failed]
-    parts.append(f"\nTimer cost per read (included in every sample): {run.timer_overhead_ns:,.0f} ns. "
+    parts.append(f"\np50 = median of the trials' p50s, [95% CI] over trials (none with one trial); CV = spread of "
+                 f"the trial p50s. Timer cost per read (included in every sample): {run.timer_overhead_ns:,.0f} ns. "
                  f"{run.spec.trials} trial(s) x {run.spec.ops:,} reads, warmup {run.spec.warmup:,}, "
                  f"keys {run.spec.keys:,} ({run.spec.distribution}), concurrency {run.spec.concurrency}, "
                  f"caches {'cold' if run.spec.cold else 'warmed'}.")
     return "\n".join(parts)
+
+
+def _run_line(name: str, run: Run) -> str:
+    label = f"  label {run.label!r}" if run.label else ""
+    return (f"{name}: {run.run_id}  {run.status}  started {run.started_at:%Y-%m-%d %H:%M:%S} UTC  "
+            f"{run.spec.trials} trial(s) x {run.spec.ops:,} reads{label}")
+
+
+def comparison_report(comparison: Comparison, run_a: Run, run_b: Run) -> str:
+    """The `compare` output: both runs, the verdict table, the sentence, the notes and the warnings."""
+    from benchcore.views import presentation  # pandas: only the commands that print a comparison pay for it
+
+    headers = ["tier", "mode", "p50 A µs [95% CI]", "p50 B µs [95% CI]", "B/A", "p", "trials A/B", "ops/s A",
+               "ops/s B", "verdict"]
+    rows = [[str(v) for v in row] for row in presentation.delta_table(comparison).itertuples(index=False)]
+    parts = [_run_line("A", run_a), _run_line("B", run_b), "", _table(headers, rows, right=set(range(2, 9))), "",
+             presentation.delta_summary(comparison)]
+    if any(p.a.unstable or p.b.unstable for p in comparison.pairs):
+        parts.append(f"{presentation.UNSTABLE_MARK} = unstable: that run's trial p50s vary by more than "
+                     f"{UNSTABLE_CV_PCT:g} % (CV).")
+    parts += [f"Note: {note}" for note in comparison.notes]
+    if comparison.warnings:
+        parts += ["", "Warnings: the runs differ in what they measured"]
+        parts += [f"  {w}" for w in comparison.warnings]
+    return "\n".join(parts)
+
+
+def comparison_dict(comparison: Comparison) -> dict[str, Any]:
+    """The `compare --json` document, strict JSON."""
+    cleaned: dict[str, Any] = _clean(comparison.to_dict())
+    return cleaned
 
 
 def plain_table(headers: list[str], rows: list[list[Any]]) -> str:

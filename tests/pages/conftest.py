@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, ServerInfo, TierResult, TrialResult
+from benchcore.models import MODES, TIER_NAMES, Run, RunSpec, RunStatus, ServerInfo, TierResult, TrialResult
 from benchcore.results.stats import pool, summarize
 from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
@@ -40,7 +40,7 @@ def db_path(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NAMES, trials: int = 3,
+def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NAMES, trials: int = 5,
              ops: int = 400, failed: dict[tuple[str, str], str] | None = None, seed: int = 0) -> Run:
     """A plausible run: lognormal latencies around P50_US * scale, real Stats from the real summarizer."""
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def make_run(label: str, started_at: datetime, scale: float = 1.0, tiers=TIER_NA
             results.append(TierResult(tier=tier, mode=mode, concurrency=1, description=f"{tier}: one read by id",
                                       status="ok", summary=pool(trial_results), trials=tuple(trial_results),
                                       server=server))
-    status = "complete" if not failed else "partial"
+    status: RunStatus = "complete" if not failed else "partial"
     spec = RunSpec(tiers=tuple(tiers), ops=ops, trials=trials, label=label)
     return Run(run_id=f"{seed:04d}{int(started_at.timestamp()):08x}"[-12:], started_at=started_at,
                finished_at=started_at + timedelta(seconds=5), status=status, spec=spec, environment=env,

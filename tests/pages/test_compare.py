@@ -31,11 +31,21 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert any("over time" in t for t in titles)
     runs_table = at.dataframe[0].value
     assert runs_table["Run id"].tolist() == [after.run_id, baseline.run_id]  # newest first
-    delta = at.dataframe[1].value.set_index(["Tier", "Mode"])
-    assert delta.loc[("postgres-raw", "sync"), "p50 B/A"] > 1.2
-    assert delta.loc[("postgres-raw", "sync"), "Verdict"] == "slower"
-    assert delta.loc[("redis", "async"), "Verdict"] == "n/a: failed in run B"
-    assert any("slower on 9" in m.value for m in at.markdown)
+    table = at.dataframe[1].value
+    assert list(table.columns) == ["Tier", "Mode", "p50 A (µs)", "p50 B (µs)", "p50 B/A", "p", "trials A / B",
+                                   "throughput A (ops/s)", "throughput B (ops/s)", "Verdict"]
+    delta = table.set_index(["Tier", "Mode"])
+    raw = delta.loc[("postgres-raw", "sync")]
+    assert float(raw["p50 B/A"].removesuffix("x")) > 1.2
+    assert raw["p"] == "0.008" and raw["trials A / B"] == "5 / 5"  # 5 trials each, fully separated
+    assert raw["p50 A (µs)"].startswith("18") and "[" in raw["p50 A (µs)"]  # ~180 µs with its CI
+    assert raw["Verdict"] == "slower"
+    assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
+    assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
+    assert "None" not in table.to_string()
+    sentence = ("Run B against run A, of 10 tier x mode pairs: slower on 9, faster on 0, no significant change on 0, "
+                "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
+    assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
 
 
@@ -47,6 +57,42 @@ def test_swapping_a_and_b_says_faster(seeded, db_path):
     no_exceptions(at)
     delta = at.dataframe[1].value.set_index(["Tier", "Mode"])
     assert delta.loc[("memcached", "sync"), "Verdict"] == "faster"
+    assert delta.loc[("redis", "async"), "Verdict"] == "failed in A"
+
+
+def test_three_trials_each_can_show_no_significant_change_and_the_page_says_why(db_path):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.pages.conftest import make_run
+
+    t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    repo = RunRepository(db_path)
+    repo.save(make_run("three", t0, 1.0, tiers=("redis",), trials=3, seed=1))
+    repo.save(make_run("three, twice as slow", t0 + timedelta(hours=1), 2.0, tiers=("redis",), trials=3, seed=2))
+    at = compare(db_path)
+    no_exceptions(at)
+    delta = at.dataframe[1].value.set_index(["Tier", "Mode"])
+    assert delta["Verdict"].tolist() == ["no significant change"] * 2
+    assert delta["p"].tolist() == ["0.100"] * 2 and delta.loc[("redis", "sync"), "p50 B/A"].startswith("2.0")
+    assert any("smallest possible p is 0.100" in c.value and "at least 4 trials" in c.value for c in at.caption)
+
+
+def test_different_workloads_warn(db_path):
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from tests.pages.conftest import make_run
+
+    t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    repo = RunRepository(db_path)
+    repo.save(make_run("a", t0, tiers=("inprocess",), seed=1))
+    run = make_run("b", t0 + timedelta(hours=1), tiers=("inprocess",), seed=2)
+    repo.save(replace(run, spec=replace(run.spec, cold=True, seed=7)))
+    at = compare(db_path)
+    no_exceptions(at)
+    warnings = [w.value for w in at.warning]
+    assert any("caches warmed in A vs cold in B" in w for w in warnings)
+    assert any("key seed 1 in A vs 7 in B" in w for w in warnings)
 
 
 def test_filter_narrows_the_runs_table(seeded, db_path):

@@ -45,8 +45,14 @@ def test_run_small_benchmark_shows_tables_charts_and_saves(db_path, redis_url):
     for table in tables:
         assert table["Storage layer"].tolist() == ["redis", "inprocess"]
         assert list(table.columns)[:3] == ["Storage layer", "Avg latency (µs)", "Throughput (ops/sec)"]
-        assert (table["p50"] > 0).all()
-        assert table.set_index("Storage layer").loc["inprocess", "hits/misses"] == "300 / 0"
+        p50s = table["p50 (µs)"].str.split(" ").str[0].str.replace(",", "").astype(float)
+        assert (p50s > 0).all() and table["p50 (µs)"].str.contains(r"\[").all()  # two trials: a CI
+        assert table["CV (%)"].ne("-").all() and table["stability"].ne("-").all()
+        row = table.set_index("Storage layer").loc["inprocess"]
+        assert row["hits / misses (reads)"] == "300 / 0" and row["hit ratio (%)"] == "100.0"
+        assert row["miss p50 (µs)"] == "-"  # warmed: no misses
+        assert row["samples (reads)"] == 300 and row["errors (reads)"] == 0
+        assert "None" not in table.to_string()
     specs = charts_of(at)
     assert len(specs) == 2
     assert any(s["encoding"]["x"]["scale"]["type"] == "log" for s in specs if "encoding" in s)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, ServerInfo, Stats, TierResult, TrialResult
 from benchcore.results import frames
-from benchcore.results.storage import SCHEMA_VERSION, RunExists, RunNotFound, RunRepository
+from benchcore.results.storage import SCHEMA_VERSION, AmbiguousRunId, RunExists, RunNotFound, RunRepository
 
 NASTY_LABEL = "x'); DROP TABLE runs; -- <script>alert(\"hi\")</script> & ünïcode \t%s ?"
 T0 = datetime(2025, 1, 31, 14, 5, 7, 123456, tzinfo=UTC)
@@ -28,10 +29,10 @@ T0 = datetime(2025, 1, 31, 14, 5, 7, 123456, tzinfo=UTC)
 
 def _stats(rng: np.random.Generator, ops: int, cache: bool, pooled: bool = False) -> Stats:
     p = np.sort(rng.random(6) * 1000)
-    split = dict(hit_ratio=(ops - 1) / ops, hit_p50_us=float(p[1]), hit_p99_us=float(p[4]), miss_p50_us=float(p[5]),
-                 miss_p99_us=float(p[5])) if cache else {}
-    repeat = dict(p50_ci_low_us=float(p[0]), p50_ci_high_us=float(p[2]), cv_pct=float(rng.random() * 20),
-                  unstable=bool(rng.random() < 0.5)) if pooled else {}
+    split: dict[str, Any] = dict(hit_ratio=(ops - 1) / ops, hit_p50_us=float(p[1]), hit_p99_us=float(p[4]),
+                                 miss_p50_us=float(p[5]), miss_p99_us=float(p[5])) if cache else {}
+    repeat: dict[str, Any] = dict(p50_ci_low_us=float(p[0]), p50_ci_high_us=float(p[2]),
+                                  cv_pct=float(rng.random() * 20), unstable=bool(rng.random() < 0.5)) if pooled else {}
     return Stats(ops=ops, errors=int(rng.integers(0, 3)), hits=ops - 1 if cache else None,
                  misses=1 if cache else None, mean_us=float(p[2]), stddev_us=float(rng.random()),
                  min_us=float(p[0]), p50_us=float(p[1]), p90_us=float(p[3]), p99_us=float(p[4]),
@@ -83,15 +84,21 @@ def assert_same_run(a: Run, b: Run) -> None:
             np.testing.assert_array_equal(ta.miss_index, tb.miss_index)
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _rows(path: Path, run_id: str) -> dict[str, int]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            "runs": con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0],
-            "results": con.execute("SELECT count(*) FROM results WHERE run_id = ?", [run_id]).fetchone()[0],
-            "samples": con.execute("SELECT count(*) FROM samples WHERE run_id = ?", [run_id]).fetchone()[0],
-            "orphan_samples": con.execute("SELECT count(*) FROM sample_values WHERE result_id NOT IN "
-                                          "(SELECT result_id FROM results)").fetchone()[0],
+            "runs": _count(con, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]),
+            "results": _count(con, "SELECT count(*) FROM results WHERE run_id = ?", [run_id]),
+            "samples": _count(con, "SELECT count(*) FROM samples WHERE run_id = ?", [run_id]),
+            "orphan_samples": _count(con, "SELECT count(*) FROM sample_values WHERE result_id NOT IN "
+                                          "(SELECT result_id FROM results)"),
         }
     finally:
         con.close()
@@ -174,6 +181,32 @@ def test_unknown_run_id_is_a_clear_error(repo: RunRepository) -> None:
         assert isinstance(info.value, BenchError) and isinstance(info.value, KeyError)
 
 
+def test_a_run_is_found_by_any_unique_prefix_of_its_id(repo: RunRepository) -> None:
+    for run_id, label, hours in (("abc123", "baseline", 0), ("abd456", "", 1), ("abc1234", "longer", 2),
+                                 ("xyz", "", 3)):
+        repo.save(make_run(run_id, per_trial=5, label=label, started=T0 + timedelta(hours=hours)))
+    assert repo.resolve_id("xyz") == "xyz"
+    assert repo.resolve_id("x") == "xyz"
+    assert repo.resolve_id("abd") == "abd456"
+    assert repo.resolve_id(" abc123 ") == "abc123"  # an exact id wins over the longer ids it starts
+    with pytest.raises(AmbiguousRunId) as info:
+        repo.resolve_id("abc")
+    message = str(info.value)
+    assert isinstance(info.value, ConfigError)
+    assert "'abc' is ambiguous" in message and "2 run ids" in message
+    assert message.index("abc1234 (2025-01-31 16:05:07, 'longer')") < message.index("abc123 (2025-01-31 14:05:07, "
+                                                                                    "'baseline')")  # newest first
+    assert "abd456" not in message
+    with pytest.raises(AmbiguousRunId, match=r"3 run ids: .*and 1 more\. Give more of the id\."):
+        repo.resolve_id("a", shown=2)
+    with pytest.raises(RunNotFound, match="no run with an id starting with 'nope'"):
+        repo.resolve_id("nope")
+    with pytest.raises(RunNotFound):
+        repo.resolve_id("%")  # no LIKE wildcards: a prefix is text
+    with pytest.raises(ConfigError, match="no run id given"):
+        repo.resolve_id("  ")
+
+
 def test_saving_the_same_run_twice_is_refused(repo: RunRepository, db: Path) -> None:
     run = make_run()
     repo.save(run)
@@ -203,7 +236,7 @@ def test_a_password_that_slipped_through_is_not_stored(repo: RunRepository, db: 
     repo.save(run)
     repo.spool(replace(run, run_id="spooled"))
     loaded = repo.get_run(run.run_id)
-    assert secret not in repr(loaded) and "postgresql://bench:***@127.0.0.1:1/db" in loaded.results[0].error
+    assert secret not in repr(loaded) and "postgresql://bench:***@127.0.0.1:1/db" in (loaded.results[0].error or "")
     assert loaded.results[0].server.address == "postgresql://bench:***@127.0.0.1:1/db"
     assert secret not in repo.summaries(pooled_only=False).to_csv() + repo.list_runs().to_csv()
     assert not any(secret.encode() in p.read_bytes() for p in [db, *repo.pending_spool()])

@@ -141,6 +141,42 @@ def test_runs_side_by_side_has_every_run_and_a_p50_to_p99_rule():
     assert rule["encoding"]["x"]["scale"]["type"] == "log"
 
 
+def with_doubt(df: pd.DataFrame, tier: str, low: float, high: float, cv: float) -> pd.DataFrame:
+    rows = df["tier"] == tier
+    df.loc[rows, ["p50_ci_low_us", "p50_ci_high_us", "cv_pct"]] = [low, high, cv]
+    df.loc[rows, "unstable"] = cv > 10
+    return df
+
+
+def layers_marked(d: dict, mark: str) -> list[dict]:
+    return [layer for layer in d["layer"] if layer["mark"]["type"] == mark]
+
+
+@pytest.mark.parametrize("build", [charts.latency_by_tier, charts.runs_side_by_side])
+def test_the_p50_dot_has_an_error_bar_for_its_ci_and_unstable_figures_a_ring_in_the_legend(build):
+    df = with_doubt(with_doubt(summaries(), "redis", 150.0, 170.0, 3.0), "memcached", 80.0, 130.0, 14.0)
+    d = spec(build(df))
+    ci_rules = [r for r in layers_marked(d, "rule") if r["encoding"]["x"]["field"] == "p50_ci_low_us"]
+    assert len(ci_rules) == 1 and ci_rules[0]["encoding"]["x2"]["field"] == "p50_ci_high_us"
+    assert any("isValid(datum.p50_ci_low_us)" in str(t) for t in ci_rules[0]["transform"])  # rows without a CI: none
+    ticks = {t["encoding"]["x"]["field"] for t in layers_marked(d, "tick")}
+    assert {"p50_ci_low_us", "p50_ci_high_us", "p99_us"} <= ticks
+    rows = next(iter(d["datasets"].values()))
+    assert {r["tier"] for r in rows if r["unstable"]} == {"memcached"}
+    ring = next(p for p in layers_marked(d, "point") if p["mark"].get("filled") is False)
+    assert ring["transform"] == [{"filter": "datum.unstable"}]
+    assert ring["encoding"]["stroke"]["scale"]["domain"] == [charts.UNSTABLE_LABEL]  # the legend entry
+    dot = next(p for p in layers_marked(d, "point") if p["mark"].get("filled"))
+    assert {"p50_ci_low_us", "cv_pct"} <= {t["field"] for t in dot["encoding"]["tooltip"]}
+
+
+def test_without_cis_or_unstable_figures_there_is_no_error_bar_or_ring():
+    d = spec(charts.latency_by_tier(summaries()))  # one trial each: no CI, no CV
+    assert not [r for r in layers_marked(d, "rule") if r["encoding"]["x"]["field"] == "p50_ci_low_us"]
+    assert not [p for p in layers_marked(d, "point") if p["mark"].get("filled") is False]
+    assert not [layer for layer in d["layer"] if "stroke" in layer.get("encoding", {})]  # no legend entry
+
+
 def test_sync_vs_async_ratio():
     d = spec(charts.sync_vs_async(summaries(("run-a", "run-b"))))
     rows = next(v for v in d["datasets"].values() if "ratio" in v[0])

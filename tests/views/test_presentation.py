@@ -1,4 +1,4 @@
-"""Results and delta tables, the noise rule, warnings and progress text."""
+"""Results and delta tables (every cell text or a number, never None), the delta sentence, progress text."""
 
 from __future__ import annotations
 
@@ -7,28 +7,60 @@ import pytest
 
 from benchcore.models import TIER_NAMES, Environment, Progress
 from benchcore.results import codec
+from benchcore.results.compare import Comparison, compare_runs
 from benchcore.views import presentation as pr
+from tests.results.synthetic import make_run
 from tests.views.test_charts import summaries
-
-
-def with_trials(df: pd.DataFrame, run_id: str, tier: str, mode: str, p50s: list[float]) -> pd.DataFrame:
-    base = df[(df["run_id"] == run_id) & (df["tier"] == tier) & (df["mode"] == mode) & (df["trial"] == 0)]
-    rows = [base.assign(trial=i + 1, p50_us=v) for i, v in enumerate(p50s)]
-    return pd.concat([df, *rows], ignore_index=True)
 
 
 def test_results_table_columns_order_and_values():
     df = summaries()
-    df.loc[df["tier"] == "inprocess", ["hits", "misses"]] = [1990, 10]
+    inprocess = df["tier"] == "inprocess"
+    df.loc[inprocess, ["hits", "misses", "hit_ratio", "hit_p50_us", "hit_p99_us"]] = [1990, 10, 0.995, 0.39, 0.8]
+    df.loc[inprocess, ["miss_p50_us", "miss_p99_us"]] = [150.0, 400.0]
     t = pr.results_table(df, "sync")
     assert list(t.columns) == list(pr.RESULT_COLUMNS)
     assert t["Storage layer"].tolist() == list(TIER_NAMES)
     redis = t.set_index("Storage layer").loc["redis"]
-    assert redis["p50"] == pytest.approx(160.0)
+    assert redis["p50 (µs)"] == "160.0"  # no CI recorded for this row: just the figure
     assert redis["Avg latency (µs)"] == pytest.approx(176.0)
     assert redis["Throughput (ops/sec)"] == pytest.approx(1e6 / 160)
-    assert redis["hits/misses"] == "-"
-    assert t.set_index("Storage layer").loc["inprocess", "hits/misses"] == "1,990 / 10"
+    assert redis["p99 (µs)"] == pytest.approx(320.0)
+    assert redis["samples (reads)"] == 2000 and redis["errors (reads)"] == 0
+    postgres = t.set_index("Storage layer").loc["postgres-raw"]
+    for column in ("hit ratio (%)", "hit p50 (µs)", "hit p99 (µs)", "miss p50 (µs)", "miss p99 (µs)",
+                   "hits / misses (reads)", "CV (%)", "stability"):
+        assert postgres[column] == "-", column  # a database has no cache; one trial has no CV
+    cache = t.set_index("Storage layer").loc["inprocess"]
+    assert cache["hits / misses (reads)"] == "1,990 / 10"
+    assert (cache["hit ratio (%)"], cache["hit p50 (µs)"], cache["miss p50 (µs)"]) == ("99.5", "0.390", "150.0")
+    assert redis["miss p50 (µs)"] == "-"  # a cache tier without misses
+
+
+def test_results_table_shows_the_p50_with_its_ci_and_flags_unstable_figures():
+    df = summaries()
+    redis = (df["tier"] == "redis") & (df["mode"] == "sync")
+    df.loc[redis, ["p50_ci_low_us", "p50_ci_high_us", "cv_pct"]] = [152.04, 171.96, 14.2]
+    df.loc[redis, "unstable"] = True
+    memcached = (df["tier"] == "memcached") & (df["mode"] == "sync")
+    df.loc[memcached, ["p50_ci_low_us", "p50_ci_high_us", "cv_pct"]] = [98.0, 103.0, 2.0]
+    df.loc[memcached, "unstable"] = False
+    rows = pr.results_table(df, "sync").set_index("Storage layer")
+    assert rows.loc["redis", "p50 (µs)"] == "160.0 [152.0–172.0]"
+    assert rows.loc["redis", "CV (%)"] == "14.2"
+    assert rows.loc["redis", "stability"] == "⚠ unstable (CV 14 %)"
+    assert rows.loc["memcached", "stability"] == "stable"
+    assert rows.loc["inprocess", "p50 (µs)"] == "0.400"  # three significant figures at every scale
+
+
+def test_results_tables_never_show_none_or_nan():
+    df = summaries(failed={("redis", "async")})
+    native = pr.native_figures(NATIVE_ENV)
+    for mode in ("sync", "async"):
+        table = pr.results_table(df, mode, native)
+        assert not table.isna().any().any()
+        text = table.astype(str).to_numpy().ravel().tolist()
+        assert not [cell for cell in text if cell in ("None", "nan", "<NA>", "NaN")]
 
 
 def test_failed_tier_is_left_out_of_the_table_and_reported():
@@ -53,13 +85,14 @@ def test_results_table_shows_native_figures_next_to_their_tier():
     assert set(native) == {("redis", "sync"), ("postgres-raw", "sync")}
     t = pr.results_table(df, "sync", native)
     columns = list(t.columns)
-    assert columns[columns.index("p50") + 1:columns.index("p50") + 4] == list(pr.NATIVE_COLUMNS)
+    at = columns.index(pr.STABILITY) + 1
+    assert columns[at:at + 3] == list(pr.NATIVE_COLUMNS)
     rows = t.set_index("Storage layer")
-    assert rows.loc["redis", pr.NATIVE_P50] == pytest.approx(40.0)
-    assert rows.loc["redis", pr.NATIVE_RATIO] == pytest.approx(rows.loc["redis", "p50"] / 40.0)
+    assert rows.loc["redis", pr.NATIVE_P50] == "40.0"
+    assert rows.loc["redis", pr.NATIVE_RATIO] == "4.00x"  # 160 / 40
     assert rows.loc["redis", pr.NATIVE_TOOL] == "redis-benchmark 7.0.15"
-    assert rows.loc["postgres-raw", pr.NATIVE_RATIO] == pytest.approx(rows.loc["postgres-raw", "p50"] / 90.0)
-    assert pd.isna(rows.loc["inprocess", pr.NATIVE_P50]) and rows.loc["inprocess", pr.NATIVE_TOOL] == ""
+    assert rows.loc["postgres-raw", pr.NATIVE_RATIO] == "2.00x"  # 180 / 90
+    assert rows.loc["inprocess", pr.NATIVE_P50] == "-" and rows.loc["inprocess", pr.NATIVE_TOOL] == "-"
     caption = pr.native_caption(native, "sync")
     assert "Median over 5 rounds: postgres-raw 2.10x, redis 3.50x" in caption
 
@@ -75,98 +108,48 @@ def test_results_table_without_native_figures_has_no_native_columns():
     assert pr.native_caption(native, "async") == ""
 
 
-@pytest.mark.parametrize(
-    ("ratio", "trial_range", "expected"),
-    [
-        (0.97, None, pr.NOISE),  # under the 5 % floor
-        (1.04, (1.01, 1.08), pr.NOISE),  # under the floor even though trials do not overlap
-        (0.80, None, pr.FASTER),  # one trial each: only the floor applies
-        (1.30, None, pr.SLOWER),
-        (0.80, (0.70, 1.10), pr.NOISE),  # some trial of B slower than some trial of A
-        (0.80, (0.70, 0.90), pr.FASTER),
-        (1.30, (1.10, 1.50), pr.SLOWER),
-        (0.80, (1.10, 1.50), pr.NOISE),  # pooled and trials disagree
-    ],
-)
-def test_verdict_rule(ratio, trial_range, expected):
-    assert pr.verdict(ratio, trial_range) == expected
+def comparison(p50s_a: dict, p50s_b: dict, **kw) -> Comparison:
+    return compare_runs(make_run("a", p50s_a, **kw), make_run("b", p50s_b))
 
 
-def test_trial_ratio_range_is_all_pairs():
-    assert pr.trial_ratio_range([100, 200], [50, 100]) == pytest.approx((0.25, 1.0))
-    assert pr.trial_ratio_range([], [1.0]) is None
+def test_delta_table_shows_both_p50s_with_cis_ratio_p_trials_throughput_and_verdict():
+    a5 = [100.0, 102.0, 98.0, 101.0, 99.0]
+    c = comparison({("redis", "sync"): a5, ("memcached", "sync"): a5, ("inprocess", "sync"): [0.4, 0.41]},
+                   {("redis", "sync"): [v * 1.2 for v in a5], ("memcached", "sync"): [101.0, 99.5, 100.5, 98.5, 100],
+                    ("inprocess", "sync"): [0.4, 0.41, 0.42]})
+    d = pr.delta_table(c)
+    assert list(d.columns) == list(pr.DELTA_COLUMNS)
+    rows = d.set_index(["Tier", "Mode"])
+    redis = rows.loc[("redis", "sync")]
+    assert redis["p50 A (µs)"] == "100.0 [98.0–102.0]" and redis["p50 B (µs)"] == "120.0 [117.6–122.4]"
+    assert (redis["p50 B/A"], redis["p"], redis["trials A / B"]) == ("1.20x", "0.008", "5 / 5")
+    assert (redis["throughput A (ops/s)"], redis["throughput B (ops/s)"]) == ("10,000", "8,333")
+    assert redis["Verdict"] == "slower"
+    assert rows.loc[("memcached", "sync"), "Verdict"] == "no significant change"
+    inprocess = rows.loc[("inprocess", "sync")]
+    assert (inprocess["Verdict"], inprocess["p"], inprocess["trials A / B"]) == ("too few trials", "-", "2 / 3")
+    assert not d.isna().any().any() and "None" not in d.to_string()
+    summary = pr.delta_summary(c)
+    assert summary == ("Run B against run A, of 3 tier x mode pairs: slower on 1, faster on 0, no significant change "
+                       "on 1, too few trials on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
 
 
-def test_delta_table_ratios_and_verdicts():
-    df = summaries(("a", "b"))  # b is 10 % slower everywhere, async 1.2x sync
-    df = with_trials(df, "a", "redis", "sync", [150, 160, 170])
-    df = with_trials(df, "b", "redis", "sync", [165, 176, 190])  # overlaps a's trials
-    df = with_trials(df, "a", "memcached", "sync", [99, 100, 101])
-    df = with_trials(df, "b", "memcached", "sync", [109, 110, 111])  # clearly slower
-    d = pr.delta_table(df, "a", "b").set_index(["Tier", "Mode"])
-    assert list(d.reset_index().columns) == list(pr.DELTA_COLUMNS)
-    assert len(d) == len(TIER_NAMES) * 2
-    assert d.loc[("redis", "sync"), "p50 B/A"] == pytest.approx(1.1)
-    assert d.loc[("redis", "sync"), "Verdict"] == pr.NOISE
-    assert d.loc[("memcached", "sync"), "Verdict"] == pr.SLOWER
-    assert d.loc[("memcached", "sync"), "trial p50 B/A range"] == "1.08-1.12"
-    assert d.loc[("inprocess", "async"), "Verdict"] == pr.SLOWER  # no trials: 10 % > floor
-    assert d.loc[("inprocess", "async"), "trial p50 B/A range"] == "one trial"
-    # reversed: faster
-    assert pr.delta_table(df, "b", "a").set_index(["Tier", "Mode"]).loc[("memcached", "sync"), "Verdict"] == pr.FASTER
-    assert "slower on" in pr.delta_summary(d.reset_index())
-
-
-def test_delta_table_names_failed_and_missing_tiers():
-    df = pd.concat([summaries(("a",), failed={("redis", "sync")}),
-                    summaries(("b",), tiers=("redis", "inprocess"))], ignore_index=True)
-    d = pr.delta_table(df, "a", "b").set_index(["Tier", "Mode"])
-    assert d.loc[("redis", "sync"), "Verdict"] == "n/a: failed in run A"
-    assert d.loc[("memcached", "sync"), "Verdict"] == "n/a: not measured in run B"
-    assert pd.isna(d.loc[("memcached", "sync"), "p50 B/A"])
+def test_delta_table_names_failed_and_missing_tiers_and_marks_unstable_p50s():
+    c = comparison({("redis", "sync"): [100.0, 101.0, 102.0], ("memcached", "sync"): [100.0, 150.0, 101.0]},
+                   {("postgres-raw", "sync"): [1.0, 2.0, 3.0], ("memcached", "sync"): [100.0, 101.0, 102.0]},
+                   status={("redis", "sync"): "failed"})
+    rows = pr.delta_table(c).set_index(["Tier", "Mode"])
+    assert rows.loc[("redis", "sync"), "Verdict"] == "failed in A, not measured in B"
+    assert rows.loc[("postgres-raw", "sync"), "Verdict"] == "not measured in A"
+    assert rows.loc[("postgres-raw", "sync"), "p50 B/A"] == "-" and rows.loc[("postgres-raw", "sync"), "p"] == "-"
+    assert rows.loc[("memcached", "sync"), "p50 A (µs)"].endswith(" ⚠")  # CV 23 %: unstable
+    assert not rows.loc[("memcached", "sync"), "p50 B (µs)"].endswith("⚠")
+    assert "not compared on 2" in pr.delta_summary(c)
 
 
 def test_delta_summary_without_common_tiers():
-    df = pd.concat([summaries(("a",), tiers=("redis",)), summaries(("b",), tiers=("inprocess",))])
-    assert "nothing can be compared" in pr.delta_summary(pr.delta_table(df, "a", "b"))
-
-
-def run_row(run_id: str, **kw) -> dict:
-    return {"run_id": run_id, "machine": "Linux x86_64, 2 CPUs (Xeon)", "concurrency": 1, "keys": 10000,
-            "ops": 2000, "distribution": "uniform", "warmup": 200, "cold": False, "seed": 1, "cache_capacity": pd.NA,
-            **kw}
-
-
-def test_comparison_warnings_machine_workload_and_servers():
-    df = summaries(("a", "b"))
-    assert pr.comparison_warnings(run_row("a"), run_row("b"), df) == []
-    df.loc[(df["run_id"] == "b") & (df["tier"] == "redis"), "server_version"] = "7.2"
-    w = pr.comparison_warnings(run_row("a"), run_row("b", machine="other box", concurrency=4), df,
-                               Environment(python="3.11.7", packages={"redis": "8.1.0", "numpy": "2.4"}),
-                               Environment(python="3.12.1", packages={"redis": "8.2.0", "numpy": "2.4"}))
-    text = "\n".join(w)
-    assert "Different machines" in text and "other box" in text
-    assert "concurrency 1 in A vs 4 in B" in text
-    assert "redis: external 16 -> external 7.2" in text
-    assert "Python: 3.11.7 in A vs 3.12.1 in B" in text
-    assert "redis 8.1.0 -> 8.2.0" in text and "numpy" not in text
-    assert "host" not in text  # unknown on both sides (a run stored before it was recorded): no warning
-
-
-def test_comparison_warnings_name_the_workload_fields_and_client_cpus():
-    df = summaries(("a", "b"))
-    same = pr.comparison_warnings(run_row("a"), run_row("b"), df, Environment(client_cpu_affinity=(0,)),
-                                  Environment(client_cpu_affinity=(0,)))
-    assert same == []
-    w = "\n".join(pr.comparison_warnings(
-        run_row("a"), run_row("b", distribution="zipf", warmup=0, cold=True, cache_capacity=500, seed=2), df,
-        Environment(client_cpu_affinity=(0,), hostname="vm"), Environment(client_cpu_affinity=(1,), hostname="")))
-    assert "key distribution uniform in A vs zipf in B" in w
-    assert "warmup reads 200 in A vs 0 in B" in w
-    assert "caches warmed in A vs cold in B" in w
-    assert "in-process cache capacity 10000 in A vs 500 in B" in w  # A's capacity is its key space
-    assert "Different client CPUs: 0 in A vs 1 in B" in w
-    assert "seed" not in w and "host" not in w  # another seed is another sample of the same workload
+    c = comparison({("redis", "sync"): [1.0, 2.0, 3.0]}, {("inprocess", "sync"): [1.0, 2.0, 3.0]})
+    assert "nothing can be compared" in pr.delta_summary(c)
 
 
 def test_progress_text_names_tier_mode_trial_and_reads():
