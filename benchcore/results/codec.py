@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from benchcore.models import (
     Environment,
     Run,
     RunSpec,
+    Second,
     ServerEnvironment,
     ServerInfo,
     Stats,
@@ -37,7 +38,7 @@ from benchcore.models import (
 from benchcore.running.environment import machine_summary
 
 STATS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
-_COUNTS = frozenset({"ops", "errors", "hits", "misses"})
+_COUNTS = frozenset({"ops", "errors", "hits", "misses", "late_reads"})
 _FLAGS = frozenset({"unstable"})
 # Figures that do not exist for every result (no cache, one trial, stored by an older version): None stays None.
 # The others are always computed, so a missing one is "not a number" (NaN), as the strict-JSON writer sends it.
@@ -113,6 +114,30 @@ def miss_key(result_index: int, trial_index: int) -> str:
     return f"r{result_index}_t{trial_index}_miss"
 
 
+def intended_key(result_index: int, trial_index: int) -> str:
+    """Name of one trial's intended-start latencies (open loop) beside a run document (the spool's .npz)."""
+    return f"r{result_index}_t{trial_index}_intended"
+
+
+def series_to_list(series: Sequence[Second]) -> list[dict[str, Any]]:
+    return [{"second": s.second, "reads": s.reads, "p50_us": s.p50_us, "p99_us": s.p99_us} for s in series]
+
+
+def series_from_list(values: Iterable[Mapping[str, Any]] | None) -> tuple[Second, ...]:
+    return tuple(Second(second=int(v["second"]), reads=int(v["reads"]), p50_us=float(v["p50_us"]),
+                        p99_us=float(v["p99_us"])) for v in values or ())
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What a trial has besides its figures: raw samples, miss positions, intended latencies, per-second series."""
+
+    samples: np.ndarray
+    miss_index: np.ndarray
+    intended: np.ndarray
+    series: tuple[Second, ...] = ()
+
+
 # ---- the run document ------------------------------------------------------------------------
 
 
@@ -126,10 +151,11 @@ def server_to_dict(server: ServerInfo) -> dict[str, Any]:
 
 
 def _trial_to_dict(trial: TrialResult, samples: bool) -> dict[str, Any]:
-    out = {"trial": int(trial.trial), **stats_to_dict(trial.stats)}
+    out = {"trial": int(trial.trial), **stats_to_dict(trial.stats), "series": series_to_list(trial.series)}
     if samples:
         out["samples"] = _samples(trial.samples).tolist()
         out["miss_index"] = _samples(trial.miss_index).tolist()
+        out["intended"] = _samples(trial.intended).tolist()
     return out
 
 
@@ -171,7 +197,7 @@ def _stats_of(data: Mapping[str, Any], nested: str) -> Stats | None:
     return stats_from_dict(data)
 
 
-SamplesOf = Callable[[int, Mapping[str, Any]], tuple[np.ndarray, np.ndarray]]
+SamplesOf = Callable[[int, Mapping[str, Any]], TrialData]
 
 
 def _result_from_dict(data: Mapping[str, Any], samples_of: SamplesOf) -> TierResult:
@@ -180,8 +206,10 @@ def _result_from_dict(data: Mapping[str, Any], samples_of: SamplesOf) -> TierRes
         stats = _stats_of(t, "stats")
         if stats is None:
             raise ValueError(f"trial {t.get('trial')} of {data['tier']} ({data['mode']}) has no figures")
-        samples, miss_index = samples_of(j, t)
-        trials.append(TrialResult(trial=int(t["trial"]), stats=stats, samples=samples, miss_index=miss_index))
+        raw = samples_of(j, t)
+        trials.append(TrialResult(trial=int(t["trial"]), stats=stats, samples=raw.samples,
+                                  miss_index=raw.miss_index, intended=raw.intended,
+                                  series=series_from_list(t.get("series"))))
     return TierResult(tier=data["tier"], mode=data["mode"], concurrency=int(data["concurrency"]),
                       description=data["description"], status=data["status"], error=data["error"],
                       summary=_stats_of(data, "summary"), trials=tuple(trials), server=ServerInfo(**data["server"]))
@@ -202,10 +230,12 @@ def run_from_dict(data: Mapping[str, Any], samples: Mapping[str, np.ndarray] | N
     arrays = samples or {}
     results = []
     for i, r in enumerate(data["results"]):
-        def samples_of(j: int, trial: Mapping[str, Any], i: int = i) -> tuple[np.ndarray, np.ndarray]:
+        def samples_of(j: int, trial: Mapping[str, Any], i: int = i) -> TrialData:
             if "samples" in trial:
-                return _samples(trial["samples"]), _samples(trial.get("miss_index"))
-            return _samples(arrays.get(sample_key(i, j))), _samples(arrays.get(miss_key(i, j)))
+                return TrialData(_samples(trial["samples"]), _samples(trial.get("miss_index")),
+                                 _samples(trial.get("intended")))
+            return TrialData(_samples(arrays.get(sample_key(i, j))), _samples(arrays.get(miss_key(i, j))),
+                             _samples(arrays.get(intended_key(i, j))))
         results.append(_result_from_dict(r, samples_of))
     head = {**data, "config": data["config"] if "config" in data else data["spec"]}
     return build_run(head, results)
@@ -226,10 +256,9 @@ def result_records(result: TierResult) -> list[dict[str, Any]]:
 
 
 def results_from_records(records: Iterable[Mapping[str, Any]],
-                         samples: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None
-                         ) -> tuple[TierResult, ...]:
+                         samples: Sequence[TrialData | None] | None = None) -> tuple[TierResult, ...]:
     """Inverse of result_records over a run's records in stored order: each trial-0 record starts a result and
-    its trials follow. samples[k] = (latencies, miss positions) of the k-th record (None or absent: none)."""
+    its trials follow. samples[k] = the k-th record's TrialData (None or absent: none)."""
     results: list[TierResult] = []
     head: Mapping[str, Any] | None = None
     trials: list[TrialResult] = []
@@ -251,9 +280,9 @@ def results_from_records(records: Iterable[Mapping[str, Any]],
         if head is None:
             raise ValueError(f"trial {trial} of {rec['tier']} ({rec['mode']}) has no pooled record before it")
         values = samples[k] if samples is not None and k < len(samples) else None
-        latencies, miss_index = values if values is not None else (None, None)
-        trials.append(TrialResult(trial=trial, stats=_trial_stats(rec, trial), samples=_samples(latencies),
-                                  miss_index=_samples(miss_index)))
+        data = values if values is not None else TrialData(_samples(None), _samples(None), _samples(None))
+        trials.append(TrialResult(trial=trial, stats=_trial_stats(rec, trial), samples=data.samples,
+                                  miss_index=data.miss_index, intended=data.intended, series=data.series))
     flush()
     return tuple(results)
 

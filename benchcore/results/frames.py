@@ -61,6 +61,14 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "p50_ci_high_us": FLOAT,
     "cv_pct": FLOAT,
     "unstable": NULLABLE_BOOL,
+    "client_cpu_us_per_read": FLOAT,  # the benchmark process's CPU time per read over the timed phase
+    "machine_cpu_pct": FLOAT,
+    "target_rate": FLOAT,  # open loop only, from here on
+    "achieved_rate": FLOAT,
+    "late_reads": NULLABLE_INT,
+    "intended_p50_us": FLOAT,
+    "intended_p99_us": FLOAT,
+    "intended_p999_us": FLOAT,
     "server_kind": TEXT,
     "server_address": TEXT,
     "server_version": TEXT,

@@ -16,11 +16,16 @@ History:
      pooled row (trial 0), p50_ci_low_us, p50_ci_high_us, cv_pct, unstable; from version 3 on that row's p50_us
      is the median of the trials' p50s. sample_values gains miss (NULL: not recorded, i.e. stored before 3);
      the samples view shows it. Older runs' specs get "interleave": false (their trials ran back to back).
+  4  Load: results gains client_cpu_us_per_read, machine_cpu_pct and, for open-loop runs, target_rate,
+     achieved_rate, late_reads, intended_p50_us, intended_p99_us, intended_p999_us; sample_values gains
+     intended_ns (open loop: ns from the read's intended start to its end; NULL otherwise); a new table
+     series(result_id, second, reads, p50_us, p99_us) holds each trial's per-second figures (seconds counted
+     from the run's start).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 META = "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 
@@ -85,17 +90,33 @@ RESULTS = """CREATE TABLE results (
   p50_ci_high_us DOUBLE,
   cv_pct DOUBLE,
   unstable BOOLEAN,
+  client_cpu_us_per_read DOUBLE,
+  machine_cpu_pct DOUBLE,
+  target_rate DOUBLE,
+  achieved_rate DOUBLE,
+  late_reads BIGINT,
+  intended_p50_us DOUBLE,
+  intended_p99_us DOUBLE,
+  intended_p999_us DOUBLE,
   PRIMARY KEY (run_id, tier, mode, concurrency, trial)
 )"""
 
 # Samples are keyed by a small integer: a million VARCHAR keys per run cost ~3x the insert time.
-SAMPLE_VALUES = "CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL, miss BOOLEAN)"
+SAMPLE_VALUES = ("CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency_ns BIGINT NOT NULL, miss BOOLEAN, "
+                 "intended_ns BIGINT)")
+
+SERIES = ("CREATE TABLE series (result_id BIGINT NOT NULL, second BIGINT NOT NULL, reads BIGINT NOT NULL, "
+          "p50_us DOUBLE, p99_us DOUBLE)")
 
 SAMPLES_VIEW = """CREATE VIEW samples AS
-  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss
+  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss, s.intended_ns
   FROM sample_values s JOIN results r USING (result_id)"""
 
-CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SAMPLES_VIEW)
+CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SERIES, SAMPLES_VIEW)
+
+# Added by version 4, in this order.
+LOAD_COLUMNS: tuple[str, ...] = ("client_cpu_us_per_read", "machine_cpu_pct", "target_rate", "achieved_rate",
+                                 "late_reads", "intended_p50_us", "intended_p99_us", "intended_p999_us")
 
 # Column names as storage writes and reads them (always by name, never by position).
 RUN_COLUMNS: tuple[str, ...] = (
@@ -108,16 +129,19 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us", "p999_us",
     "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version", "hit_ratio", "hit_p50_us",
     "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
+    *LOAD_COLUMNS,
 )
-SAMPLE_COLUMNS: tuple[str, ...] = ("result_id", "latency_ns", "miss")
+SAMPLE_COLUMNS: tuple[str, ...] = ("result_id", "latency_ns", "miss", "intended_ns")
+SERIES_COLUMNS: tuple[str, ...] = ("result_id", "second", "reads", "p50_us", "p99_us")
 
-# version v -> the statements that turn a version-v file into version v + 1.
+# version v -> the statements that turn a version-v file into version v + 1. A step is history: it spells out
+# what it creates (a later version that changes a table or view must not change an earlier step).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     # DuckDB cannot add a NOT NULL column to a table with a primary key in one transaction
     # ("Cannot create index with outstanding updates"), so the table is rebuilt and renamed.
     # A spec without a field means RunSpec's default, as RunSpec.from_dict reads it.
     1: (
-        f"CREATE TABLE runs_v2 ({_RUNS_COLUMNS_SQL})",
+        f"CREATE TABLE runs_v2 ({_RUNS_COLUMNS_SQL})",  # runs has not changed since version 2
         """INSERT INTO runs_v2 (run_id, started_at, finished_at, status, label, tiers, modes, ops, concurrency,
                                 trials, keys, machine, timer_overhead_ns, spec, environment, distribution, warmup,
                                 cold, seed, cache_capacity)
@@ -140,8 +164,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE results ADD COLUMN unstable BOOLEAN",
         "ALTER TABLE sample_values ADD COLUMN miss BOOLEAN",
         "DROP VIEW samples",
-        SAMPLES_VIEW,
+        # Written out as version 3 had it: a step must not change when a later version changes the view.
+        """CREATE VIEW samples AS
+  SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss
+  FROM sample_values s JOIN results r USING (result_id)""",
         """UPDATE runs SET spec = json_merge_patch(spec, '{"interleave": false}')
            WHERE spec ->> '$.interleave' IS NULL""",
+    ),
+    3: (
+        *(f"ALTER TABLE results ADD COLUMN {name} {'BIGINT' if name == 'late_reads' else 'DOUBLE'}"
+          for name in LOAD_COLUMNS),
+        "ALTER TABLE sample_values ADD COLUMN intended_ns BIGINT",
+        SERIES,
+        "DROP VIEW samples",
+        SAMPLES_VIEW,
     ),
 }

@@ -13,10 +13,12 @@ figure with cv_pct > UNSTABLE_CV_PCT is flagged unstable. Every other percentile
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
+import psutil
 
 from benchcore.models import Stats, TrialResult
 
@@ -106,6 +108,7 @@ def pool(trials: Sequence[TrialResult]) -> Stats:
         misses=None if any(m is None for m in misses) else sum(m for m in misses if m is not None),
         miss_index=miss_index,
     )
+    pooled = _pooled_load(pooled, trials)
     return with_repeat_stats(pooled, [t.stats.p50_us for t in trials if t.stats.ops > 0])
 
 
@@ -134,3 +137,73 @@ def median_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float
                        method="percentile", random_state=BOOTSTRAP_SEED, vectorized=True)
     ci = result.confidence_interval
     return float(ci.low), float(ci.high)
+
+
+# ---- what the client costs, and open-loop figures ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    """A timed phase's cost: this process's CPU time, the machine's CPU use, and the rate it was asked for."""
+
+    cpu_ns: int
+    machine_pct: float | None
+    target_rate: float | None = None
+
+
+class CostMeter:
+    """Started right before a phase, stopped right after it (outside the timed loop)."""
+
+    def __init__(self, target_rate: float | None = None) -> None:
+        self.target_rate = target_rate
+        self._cpu = time.process_time_ns()
+        self._machine = psutil.cpu_times()
+
+    def stop(self, wall_ns: int) -> PhaseCost:
+        cpu = time.process_time_ns() - self._cpu
+        after = psutil.cpu_times()
+        total = sum(after) - sum(self._machine)
+        before = self._machine
+        idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+        machine = 100.0 * (total - idle) / total if total > 0 else None
+        return PhaseCost(cpu_ns=cpu, machine_pct=machine, target_rate=self.target_rate)
+
+
+def with_load(stats: Stats, cost: PhaseCost, *, intended: np.ndarray | None = None, late: int | None = None) -> Stats:
+    """stats with the client's CPU per read, the machine's CPU use and, open loop, the rate and intended-start
+    latency figures (intended: ns from each read's intended start to its end)."""
+    stats = replace(stats, client_cpu_us_per_read=cost.cpu_ns / 1000.0 / stats.ops if stats.ops else None,
+                    machine_cpu_pct=cost.machine_pct)
+    if cost.target_rate is None:
+        return stats
+    return _with_intended(replace(stats, target_rate=cost.target_rate, late_reads=late,
+                                  achieved_rate=stats.ops / stats.wall_s if stats.wall_s > 0 else None), intended)
+
+
+def _with_intended(stats: Stats, intended: np.ndarray | None) -> Stats:
+    if intended is None or intended.size == 0:
+        return stats
+    p50, p99, p999 = np.percentile(intended, (50.0, 99.0, 99.9)) / 1000.0
+    return replace(stats, intended_p50_us=float(p50), intended_p99_us=float(p99), intended_p999_us=float(p999))
+
+
+def _pooled_load(pooled: Stats, trials: Sequence[TrialResult]) -> Stats:
+    """The trials' load figures as one phase: per-read CPU weighted by reads, machine CPU by time, rates over
+    the summed walls, late reads added, intended percentiles over every trial's intended latencies."""
+    measured = [t.stats for t in trials if t.stats.ops > 0]
+    cpu = [(s.client_cpu_us_per_read, s.ops) for s in measured if s.client_cpu_us_per_read is not None]
+    machine = [(s.machine_cpu_pct, s.wall_s) for s in measured if s.machine_cpu_pct is not None]
+    pooled = replace(
+        pooled,
+        client_cpu_us_per_read=sum(c * n for c, n in cpu) / sum(n for _, n in cpu) if cpu else None,
+        machine_cpu_pct=sum(m * w for m, w in machine) / sum(w for _, w in machine)
+        if machine and sum(w for _, w in machine) > 0 else None,
+    )
+    rates = [s.target_rate for s in measured if s.target_rate is not None]
+    if not rates:
+        return pooled
+    lates = [s.late_reads for s in measured if s.late_reads is not None]
+    pooled = replace(pooled, target_rate=rates[0], late_reads=sum(lates) if lates else None,
+                     achieved_rate=pooled.ops / pooled.wall_s if pooled.wall_s > 0 else None)
+    parts = [t.intended for t in trials if t.intended.size]
+    return _with_intended(pooled, np.concatenate(parts) if parts else None)

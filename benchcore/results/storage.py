@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, TrialResult, check_label
+from benchcore.models import Run, Second, TrialResult, check_label
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
 from benchcore.urls import redact, redact_urls
@@ -309,6 +309,20 @@ class RunRepository:
             con.execute(f"INSERT INTO results ({', '.join(schema.RESULT_COLUMNS)}) VALUES "
                         + ", ".join([_RESULT_VALUES] * len(chunk)), [v for row in chunk for v in row])
         self._insert_samples(con, sample_ids, sample_trials)
+        self._insert_series(con, sample_ids, sample_trials)
+
+    def _insert_series(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
+        rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us) for rid, t in zip(ids, trials, strict=True)
+                for s in t.series]
+        if not rows:
+            return
+        columns = ", ".join(schema.SERIES_COLUMNS)
+        table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(schema.SERIES_COLUMNS)})
+        con.register(_SAMPLES_INPUT, table)
+        try:
+            con.execute(f"INSERT INTO series ({columns}) SELECT {columns} FROM {_SAMPLES_INPUT}")
+        finally:
+            con.unregister(_SAMPLES_INPUT)
 
     def _insert_samples(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
         arrays = [_as_samples(t.samples) for t in trials]
@@ -316,14 +330,20 @@ class RunRepository:
         if not sum(lengths):
             return
         miss = np.zeros(sum(lengths), dtype=bool)
+        intended = np.zeros(sum(lengths), dtype=np.int64)
+        has_intended = np.zeros(sum(lengths), dtype=bool)
         offsets = np.cumsum([0, *lengths[:-1]])
-        for trial, offset in zip(trials, offsets, strict=True):
+        for trial, offset, n in zip(trials, offsets, lengths, strict=True):
             miss[_as_samples(trial.miss_index) + offset] = True
+            if trial.intended.size == n and n:
+                intended[offset:offset + n] = trial.intended
+                has_intended[offset:offset + n] = True
         # Arrow wraps the numpy buffers without copying; DuckDB bulk-loads the table in one statement.
         table = pa.table({
             "result_id": np.repeat(np.asarray(ids, dtype=np.int64), lengths),
             "latency_ns": np.concatenate(arrays),
             "miss": miss,
+            "intended_ns": pa.array(intended, mask=~has_intended),
         })
         columns = ", ".join(schema.SAMPLE_COLUMNS)
         con.register(_SAMPLES_INPUT, table)
@@ -352,8 +372,9 @@ class RunRepository:
                                  [run_id]).fetchone() or (None, None)
             if lo is not None:
                 # The range lets DuckDB skip other runs' row groups; the IN keeps it exact.
-                con.execute("DELETE FROM sample_values WHERE result_id BETWEEN ? AND ? AND result_id IN "
-                            "(SELECT result_id FROM results WHERE run_id = ?)", [lo, hi, run_id])
+                for table in ("sample_values", "series"):
+                    con.execute(f"DELETE FROM {table} WHERE result_id BETWEEN ? AND ? AND result_id IN "
+                                "(SELECT result_id FROM results WHERE run_id = ?)", [lo, hi, run_id])
             con.execute("DELETE FROM results WHERE run_id = ?", [run_id])
             con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
 
@@ -373,8 +394,10 @@ class RunRepository:
         json_path, npz_path = self._spool_files(run.run_id)
         arrays = {codec.sample_key(i, j): _as_samples(t.samples)
                   for i, result in enumerate(run.results) for j, t in enumerate(result.trials)}
-        arrays.update({codec.miss_key(i, j): _as_samples(t.miss_index)
-                       for i, result in enumerate(run.results) for j, t in enumerate(result.trials)})
+        for i, result in enumerate(run.results):
+            for j, t in enumerate(result.trials):
+                arrays[codec.miss_key(i, j)] = _as_samples(t.miss_index)
+                arrays[codec.intended_key(i, j)] = _as_samples(t.intended)
         tmp = npz_path.with_suffix(".npz.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub fears a key named allow_pickle
@@ -508,13 +531,13 @@ class RunRepository:
             by_run: dict[str, list[int]] = {}
             for run_id, result_id, *_ in rows:
                 by_run.setdefault(run_id, []).append(result_id)
-            fetched: dict[int, tuple[np.ndarray, np.ndarray, bool]] = {}
+            fetched: dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]] = {}
             for result_ids in by_run.values():
                 fetched.update(_sample_arrays(con, result_ids))
         misses: list[np.ndarray | None] = []
         for run_id, result_id, t, m, c, trial in rows:
             keys.append((run_id, t, m, c, trial))
-            latencies, miss_index, recorded = fetched[result_id]
+            latencies, miss_index, recorded, _ = fetched[result_id]
             arrays.append(latencies)
             misses.append(miss_index if recorded else None)
         return frames.samples_from_parts(keys, arrays, misses)
@@ -554,35 +577,58 @@ class RunRepository:
             records = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
             trial_ids = [rec["result_id"] for rec in records if rec["trial"] > 0]
             arrays = _sample_arrays(con, trial_ids) if with_samples else {}
+            series = _series(con, trial_ids)  # small: loaded with or without the samples
         head = dict(zip(_RUN_HEAD, row, strict=True))
         # The label column is the truth (rename() updates both); the spec JSON holds everything else.
         head["config"] = {**json.loads(head.pop("spec")), "label": head["label"]}
         head["environment"] = json.loads(head["environment"])
-        parts = [arrays.get(rec["result_id"]) for rec in records]
-        results = codec.results_from_records(records, [None if p is None else p[:2] for p in parts])
+        empty = np.empty(0, np.int64)
+        data = []
+        for rec in records:
+            latencies, miss_index, _, intended = arrays.get(rec["result_id"], (empty, empty, False, empty))
+            data.append(codec.TrialData(latencies, miss_index, intended, series.get(rec["result_id"], ())))
+        results = codec.results_from_records(records, data)
         return codec.build_run(head, results)
 
 
 def _sample_arrays(con: duckdb.DuckDBPyConnection,
-                   result_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, bool]]:
-    """result_id -> (samples in measured order, positions of misses, whether misses were recorded), from one
-    range scan (a run's ids are contiguous). Runs stored before schema version 3 have no miss flags."""
+                   result_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]]:
+    """result_id -> (samples in measured order, positions of misses, whether misses were recorded, intended-start
+    latencies or empty), from one range scan (a run's ids are contiguous). Runs stored before schema version 3
+    have no miss flags; only open-loop runs have intended latencies."""
     if not result_ids:
         return {}
-    got = con.execute("SELECT result_id, latency_ns, coalesce(miss, false) AS miss, miss IS NOT NULL AS recorded "
-                      "FROM sample_values WHERE result_id BETWEEN ? AND ?",
+    got = con.execute("SELECT result_id, latency_ns, coalesce(miss, false) AS miss, miss IS NOT NULL AS recorded, "
+                      "coalesce(intended_ns, -1) AS intended FROM sample_values WHERE result_id BETWEEN ? AND ?",
                       [min(result_ids), max(result_ids)]).fetchnumpy()
     rid = np.asarray(got["result_id"], dtype=np.int64)
     lat = np.asarray(got["latency_ns"], dtype=np.int64)
     miss = np.asarray(got["miss"], dtype=bool)
     recorded = np.asarray(got["recorded"], dtype=bool)
+    intended = np.asarray(got["intended"], dtype=np.int64)
     if rid.size > 1 and np.any(rid[1:] < rid[:-1]):
         order = np.argsort(rid, kind="stable")  # keeps measured order within each result
-        rid, lat, miss, recorded = rid[order], lat[order], miss[order], recorded[order]
+        rid, lat, miss, recorded, intended = rid[order], lat[order], miss[order], recorded[order], intended[order]
     lo = np.searchsorted(rid, result_ids, side="left")
     hi = np.searchsorted(rid, result_ids, side="right")
-    return {i: (lat[a:b], np.flatnonzero(miss[a:b]).astype(np.int64), bool(b > a and recorded[a]))
-            for i, a, b in zip(result_ids, lo, hi, strict=True)}
+    out = {}
+    for i, a, b in zip(result_ids, lo, hi, strict=True):
+        wanted = intended[a:b]
+        out[i] = (lat[a:b], np.flatnonzero(miss[a:b]).astype(np.int64), bool(b > a and recorded[a]),
+                  wanted if b > a and wanted[0] >= 0 else np.empty(0, np.int64))
+    return out
+
+
+def _series(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, tuple[Second, ...]]:
+    """result_id -> its per-second figures (none for runs stored before schema version 4)."""
+    if not result_ids:
+        return {}
+    rows = con.execute(f"SELECT {', '.join(schema.SERIES_COLUMNS)} FROM series WHERE result_id BETWEEN ? AND ? "
+                       "ORDER BY result_id, second", [min(result_ids), max(result_ids)]).fetchall()
+    out: dict[int, list[Second]] = {}
+    for rid, second, reads, p50, p99 in rows:
+        out.setdefault(rid, []).append(Second(int(second), int(reads), float(p50), float(p99)))
+    return {rid: tuple(values) for rid, values in out.items()}
 
 
 def _read_spool(json_path: Path, npz_path: Path) -> Run:

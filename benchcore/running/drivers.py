@@ -16,13 +16,22 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from benchcore.running.loops import Clock, LoadModel, LoopEnv, Outcome
+from benchcore.running.loops import Clock, LoadModel, LoopEnv, Outcome, Plan
 from benchcore.running.watchdog import NoWatchdog
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 
 CLOSE_TIMEOUT_S = 2.0
 SHARED_INTS_ABOVE = 100_000  # reads per phase above which key ints are shared (memory of 10M-read runs)
 _T = TypeVar("_T")
+
+
+def plans(keys: np.ndarray, workers: int, starts: np.ndarray | None = None) -> list[Plan]:
+    """Each worker's share, round-robin: worker w gets reads w, w + C, ...; with a schedule (open loop), their
+    intended starts too, so the workers together keep the whole schedule's rate."""
+    keyed = chunks(keys, workers)
+    if starts is None:
+        return [Plan(k) for k in keyed]
+    return [Plan(k, starts[w::workers].tolist()) for w, k in enumerate(keyed)]
 
 
 def chunks(keys: np.ndarray, workers: int) -> list[list[int]]:
@@ -45,9 +54,10 @@ class Driver(Protocol):
     def open_workers(self, cls: type[Any], ctx: TierContext, count: int) -> list[Any]:
         """`count` opened tier instances; on a failure, the ones already open are closed and it raises."""
 
-    def phase(self, workers: Sequence[Any], keys: list[list[int]], model: LoadModel,
-              env: LoopEnv) -> tuple[list[Outcome], int]:
-        """Run the model's loop in every worker at once; (outcomes, wall ns of the phase)."""
+    def phase(self, workers: Sequence[Any], plans: list[Plan], model: LoadModel, env: LoopEnv,
+              lead_ns: int = 0) -> tuple[list[Outcome], int]:
+        """Run the model's loop in every worker at once; (outcomes, wall ns of the phase). The phase's origin
+        (Outcome.t0, where an open-loop schedule starts) is lead_ns after the workers are ready."""
 
     def close_workers(self, workers: Sequence[Any]) -> None:
         """Close every worker, ignoring errors (a dead server cannot say goodbye)."""
@@ -74,17 +84,17 @@ class SyncDriver:
             raise
         return workers
 
-    def phase(self, workers: Sequence[SyncTier], keys: list[list[int]], model: LoadModel,
-              env: LoopEnv) -> tuple[list[Outcome], int]:
+    def phase(self, workers: Sequence[SyncTier], plans: list[Plan], model: LoadModel, env: LoopEnv,
+              lead_ns: int = 0) -> tuple[list[Outcome], int]:
         clock, loop, watchdog = self.clock, model.sync, env.watchdog or NoWatchdog()
         outcomes = [Outcome() for _ in workers]
 
         def work(i: int) -> None:
             with watchdog.watching(outcomes[i], workers[i].interrupt):
-                loop(workers[i], keys[i], env, outcomes[i])
+                loop(workers[i], plans[i], env, outcomes[i])
 
         if len(workers) == 1:
-            t_start = clock()
+            t_start = outcomes[0].t0 = clock() + lead_ns
             work(0)
             return outcomes, clock() - t_start
         barrier = threading.Barrier(len(workers) + 1)
@@ -101,8 +111,11 @@ class SyncDriver:
         threads = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(len(workers))]
         for t in threads:
             t.start()
+        t_start = clock() + lead_ns
+        for out in outcomes:
+            out.t0 = t_start
         barrier.wait()
-        t_start = clock()
+        t_start = max(t_start, clock())
         for t in threads:
             t.join()
         wall = clock() - t_start
@@ -144,8 +157,8 @@ class AsyncDriver:
 
         return self._run(open_all())
 
-    def phase(self, workers: Sequence[AsyncTier], keys: list[list[int]], model: LoadModel,
-              env: LoopEnv) -> tuple[list[Outcome], int]:
+    def phase(self, workers: Sequence[AsyncTier], plans: list[Plan], model: LoadModel, env: LoopEnv,
+              lead_ns: int = 0) -> tuple[list[Outcome], int]:
         watchdog = env.watchdog or NoWatchdog()
         outcomes = [Outcome() for _ in workers]
 
@@ -158,10 +171,12 @@ class AsyncDriver:
                 loop.call_soon_threadsafe(task.cancel)
 
             with watchdog.watching(outcomes[i], interrupt):
-                await model.async_(workers[i], keys[i], env, outcomes[i])
+                await model.async_(workers[i], plans[i], env, outcomes[i])
 
         async def run_all() -> int:
-            t_start = self.clock()
+            t_start = self.clock() + lead_ns
+            for out in outcomes:
+                out.t0 = t_start
             await asyncio.gather(*(one(i) for i in range(len(workers))))
             return self.clock() - t_start
 

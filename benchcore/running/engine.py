@@ -8,6 +8,7 @@ result says so, and the rest of the run goes on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,14 +17,16 @@ import numpy as np
 
 from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
 from benchcore.results import stats
-from benchcore.running.drivers import Driver, chunks, driver_for
-from benchcore.running.loops import CLOSED, Clock, LoadModel, LoopEnv, Outcome, error_text
+from benchcore.running.drivers import Driver, driver_for, plans
+from benchcore.running.loops import CLOSED, OPEN, Clock, LoopEnv, Outcome, error_text
 from benchcore.running.progress import Reporter
-from benchcore.running.workloads import make_keys
+from benchcore.running.timeline import completion_times, per_second
+from benchcore.running.workloads import make_keys, make_schedule
 from benchcore.settings import Settings
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
 
 WARMUP_SEED_OFFSET = 1_000_003  # warmup keys differ from every trial's keys
+OPEN_LEAD_NS = 5_000_000  # an open-loop schedule starts this long after the workers are ready
 TierLoader = Callable[[str, str], type[SyncTier] | type[AsyncTier]]
 
 
@@ -46,17 +49,24 @@ class _Results:
     note: str | None = None  # shown as the result's error when there is no error
 
     def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int,
-                  before: tuple[int | None, int | None], after: tuple[int | None, int | None]) -> TrialResult:
+                  before: tuple[int | None, int | None], after: tuple[int | None, int | None],
+                  cost: stats.PhaseCost, origin: int) -> TrialResult:
         parts = [np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]
         samples = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy for one worker
         offsets = np.cumsum([0, *(p.size for p in parts[:-1])])
         miss_index = np.concatenate([np.frombuffer(o.miss_index, dtype=np.int64) + off
                                      for o, off in zip(outcomes, offsets, strict=True)])
+        intended = np.concatenate([np.frombuffer(o.intended, dtype=np.int64) for o in outcomes])
+        times = np.concatenate([completion_times(part, np.frombuffer(o.ticks, dtype=np.int64), o.t0)
+                                for part, o in zip(parts, outcomes, strict=True)])
         errors = sum(o.errors for o in outcomes)
         hits = None if after[0] is None or before[0] is None else after[0] - before[0]
         misses = None if after[1] is None or before[1] is None else after[1] - before[1]
-        result = TrialResult(trial=trial, samples=samples, miss_index=miss_index,
-                             stats=stats.summarize(samples, wall_ns, errors, hits, misses, miss_index))
+        figures = stats.summarize(samples, wall_ns, errors, hits, misses, miss_index)
+        figures = stats.with_load(figures, cost, intended=intended if cost.target_rate else None,
+                                  late=sum(o.late for o in outcomes) if cost.target_rate else None)
+        result = TrialResult(trial=trial, samples=samples, miss_index=miss_index, intended=intended,
+                             series=per_second(samples, times, origin), stats=figures)
         self.trials.append(result)
         self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]
@@ -72,17 +82,20 @@ class TierSession:
 
     def __init__(self, name: str, mode: str, spec: RunSpec, settings: Settings, *, server: ServerInfo,
                  unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
-                 reporter: Reporter, cancel: Any, watchdog: Any = None, model: LoadModel = CLOSED,
-                 on_trial: Callable[[TierSession, TrialResult], None] | None = None) -> None:
+                 reporter: Reporter, cancel: Any, watchdog: Any = None, concurrency: int | None = None,
+                 origin: int = 0, on_trial: Callable[[TierSession, TrialResult], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
+        self.concurrency = concurrency or spec.concurrency
+        self.origin = origin  # the run's start on `clock`: per-second series count from it
         self.server = server
         self.unavailable = unavailable
         self.available = available
         self.loader = loader
         self.reporter = reporter
-        self.model = model
+        self.model = OPEN if spec.rate is not None else CLOSED
         self.env = LoopEnv(clock=clock, cancel=cancel, progress=reporter.add, scrub=settings.scrub,
-                           read_timeout_s=spec.read_timeout_s, watchdog=watchdog)
+                           read_timeout_s=spec.read_timeout_s, watchdog=watchdog, sleep=sleep)
         self.on_trial = on_trial
         self.description = ""
         self.is_cache = False
@@ -116,12 +129,13 @@ class TierSession:
         cls.prepare(ctx)
         self.server = cls.server_info(ctx, self.server)
         self._driver = driver_for(self.mode, self.env.clock)
-        self._workers = self._driver.open_workers(cls, ctx, self.spec.concurrency)
+        self._workers = self._driver.open_workers(cls, ctx, self.concurrency)
         if self.spec.warmup:
             self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)
             keys = make_keys(self.spec.distribution, self.spec.keys, self.spec.warmup,
                              self.spec.seed + WARMUP_SEED_OFFSET)
-            outcomes, _ = self._driver.phase(self._workers, chunks(keys, len(self._workers)), self.model, self.env)
+            # Warm up back to back whatever the load model: it only opens connections and fills caches.
+            outcomes, _ = self._driver.phase(self._workers, plans(keys, len(self._workers)), CLOSED, self.env)
             if any(o.cancelled for o in outcomes):
                 raise Cancelled
             failed = [o for o in outcomes if o.aborted]
@@ -138,11 +152,17 @@ class TierSession:
         assert self._driver is not None
         if self.env.cancel.is_set():
             raise Cancelled
-        keys = make_keys(self.spec.distribution, self.spec.keys, self.spec.ops, self.spec.seed + trial)
-        self.reporter.start(self.name, self.mode, "timed", trial, self.spec.ops)
+        spec = self.spec
+        ops = spec.ops_per_trial
+        keys = make_keys(spec.distribution, spec.keys, ops, spec.seed + trial)
+        starts = None if spec.rate is None else make_schedule(spec.arrival, spec.rate, ops, spec.seed + trial)
+        self.reporter.start(self.name, self.mode, "timed", trial, ops)
         before = self._counters()
-        outcomes, wall = self._driver.phase(self._workers, chunks(keys, len(self._workers)), self.model, self.env)
-        result = self.results.add_trial(trial, outcomes, wall, before, self._counters())
+        meter = stats.CostMeter(target_rate=spec.rate)
+        outcomes, wall = self._driver.phase(self._workers, plans(keys, len(self._workers), starts), self.model,
+                                            self.env, lead_ns=0 if starts is None else OPEN_LEAD_NS)
+        cost = meter.stop(wall)
+        result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin)
         if self.on_trial is not None:
             self.on_trial(self, result)
 
@@ -155,7 +175,7 @@ class TierSession:
             self._workers = []
         spec = self.spec
         measured = sum(t.stats.ops + t.stats.errors for t in self.results.trials)
-        self.reporter.skip(max(0, spec.ops * spec.trials - measured))  # keep the overall bar honest
+        self.reporter.skip(max(0, spec.ops_per_trial * spec.trials - measured))  # keep the overall bar honest
         result = self._result()
         self.reporter.start(self.name, self.mode, "failed" if result.status == "failed" else "done",
                             message=result.error or "")
@@ -187,6 +207,6 @@ class TierSession:
         if error is None and summary is not None and summary.errors and res.last_error:
             # Some reads failed but the tier went on (e.g. it reconnected): say what went wrong.
             error = f"{summary.errors:,} failed read(s), the tier went on; last: {res.last_error}"
-        return TierResult(tier=self.name, mode=self.mode, concurrency=self.spec.concurrency,
+        return TierResult(tier=self.name, mode=self.mode, concurrency=self.concurrency,
                           description=self.description, status=status, error=error,
                           summary=summary, trials=tuple(res.trials), server=self.server)

@@ -81,6 +81,7 @@ def run_benchmark(
     on_trial: Callable[[str, str, TrialResult], None] | None = None,
     on_result: Callable[[TierResult], None] | None = None,
     on_start: Callable[[float, list[int] | None], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Run:
     """Measure every requested (tier, mode); never raises because a tier failed.
 
@@ -96,20 +97,25 @@ def run_benchmark(
             on_start(timer_overhead, affinity)
         resolved, servers, reasons = resolve(settings)
         available = {backend: reason is None for backend, reason in reasons.items()}
-        reporter = Reporter(on_progress, spec.ops * spec.trials * len(spec.tiers) * len(spec.modes), spec.trials)
+        reporter = Reporter(on_progress, spec.estimate.reads, spec.trials)
+        origin = clock()  # per-second series count from here
+        results: list[TierResult] = []
         with Watchdog(spec.read_timeout_s, cancel) as watchdog:
-            sessions = []
-            for name in spec.tiers:
-                info = tier_info(name)
-                missing = [reasons[b] for b in info.needs if reasons.get(b)]
-                server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
-                for mode in spec.modes:
-                    sessions.append(TierSession(
-                        name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
-                        available=available, loader=tier_loader, clock=clock, reporter=reporter, cancel=cancel,
-                        watchdog=watchdog,
-                        on_trial=None if on_trial is None else (lambda s, t: on_trial(s.name, s.mode, t))))
-            results = _run_sessions(sessions, spec, interleaved(spec), on_result)
+            # A sweep measures one level at a time (every (tier, mode) of a level interleaved): at 64 connections
+            # per (tier, mode), all levels open at once would exceed a server's connection limit.
+            for level in spec.levels:
+                sessions = []
+                for name in spec.tiers:
+                    info = tier_info(name)
+                    missing = [reasons[b] for b in info.needs if reasons.get(b)]
+                    server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
+                    for mode in spec.modes:
+                        sessions.append(TierSession(
+                            name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
+                            available=available, loader=tier_loader, clock=clock, reporter=reporter,
+                            cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
+                            on_trial=None if on_trial is None else (lambda s, t: on_trial(s.name, s.mode, t))))
+                results += _run_sessions(sessions, spec, interleaved(spec), on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),

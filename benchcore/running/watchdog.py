@@ -74,7 +74,7 @@ class Watchdog:
         for w in watched:
             out = w.outcome
             progress = len(out.samples) + out.errors
-            if progress != w.progress or out.recovering:
+            if progress != w.progress or out.idle:
                 w.progress, w.since = progress, now
                 continue
             if out.timed_out or now - w.since < limit:

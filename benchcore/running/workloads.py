@@ -31,3 +31,15 @@ def make_keys(distribution: str, n_keys: int, count: int, seed: int) -> np.ndarr
         cold_keys = rng.integers(min(hot + 1, n_keys), n_keys + 1, size=count, dtype=np.int64)
         return np.where(is_hot, hot_keys, cold_keys)
     raise ConfigError(f"unknown distribution {distribution!r}; valid: {', '.join(DISTRIBUTIONS)}")
+
+
+def make_schedule(arrival: str, rate: float, count: int, seed: int) -> np.ndarray:
+    """Intended start of each of `count` reads, ns after the phase's origin, for `rate` reads per second:
+    evenly spaced (uniform), or with exponential gaps (poisson: independent arrivals, as real users make)."""
+    gap_ns = 1e9 / rate
+    if arrival == "uniform":
+        return (np.arange(count, dtype=np.float64) * gap_ns).astype(np.int64)
+    if arrival == "poisson":
+        gaps = np.random.default_rng(seed).exponential(gap_ns, size=count)
+        return (np.cumsum(gaps) - gaps[0]).astype(np.int64)  # the first read at the origin, as with uniform
+    raise ConfigError(f"unknown arrival {arrival!r}; valid: uniform, poisson")

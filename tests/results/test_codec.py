@@ -90,9 +90,10 @@ def test_the_document_is_the_documented_json_shape() -> None:
     assert list(document["results"][0]) == [
         "tier", "mode", "concurrency", "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us",
         "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec", "wall_s", "hit_ratio", "hit_p50_us", "hit_p99_us",
-        "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "description",
-        "status", "error", "server", "trials"]
-    assert list(document["results"][0]["trials"][0]) == ["trial", *codec.STATS_FIELDS]
+        "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
+        "client_cpu_us_per_read", "machine_cpu_pct", "target_rate", "achieved_rate", "late_reads", "intended_p50_us",
+        "intended_p99_us", "intended_p999_us", "description", "status", "error", "server", "trials"]
+    assert list(document["results"][0]["trials"][0]) == ["trial", *codec.STATS_FIELDS, "series"]
     assert document["started_at"] == "2025-01-31T14:05:07.123456+00:00"
 
 
@@ -126,7 +127,8 @@ def test_result_records_round_trip() -> None:
         records = codec.result_records(result)
         assert [r["trial"] for r in records] == [0, *(t.trial for t in result.trials)]
         assert all(tuple(r) == codec.RESULT_FIELDS for r in records)
-        (back,) = codec.results_from_records(records, [None, *((t.samples, t.miss_index) for t in result.trials)])
+        (back,) = codec.results_from_records(records, [None, *(codec.TrialData(t.samples, t.miss_index, t.intended,
+                                                                               t.series) for t in result.trials)])
         assert back == result
         for a, b in zip(back.trials, result.trials, strict=True):
             np.testing.assert_array_equal(a.samples, b.samples)
@@ -164,14 +166,17 @@ def _v1_figures(stats: Any) -> Any:
     if stats is None:
         return None
     return replace(stats, **dict.fromkeys(("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us",
-                                           "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable")))
+                                           "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
+                                           "client_cpu_us_per_read", "machine_cpu_pct", "target_rate",
+                                           "achieved_rate", "late_reads", "intended_p50_us", "intended_p99_us",
+                                           "intended_p999_us")))
 
 
 def test_a_run_spooled_by_version_1_is_still_imported(tmp_path: Path) -> None:
     run = replace(make_run("old-spool"), environment=codec.environment_from_dict(V1_ENVIRONMENT))
     # Version 1 kept neither miss positions nor the hit/miss and repeat figures.
     run = replace(run, results=tuple(replace(r, summary=_v1_figures(r.summary), trials=tuple(
-        replace(t, stats=_v1_figures(t.stats), miss_index=np.empty(0, np.int64)) for t in r.trials))
+        replace(t, stats=_v1_figures(t.stats), miss_index=np.empty(0, np.int64), series=()) for t in r.trials))
         for r in run.results))
     repo = RunRepository(tmp_path / "results.duckdb")
     repo.spool_dir.mkdir()

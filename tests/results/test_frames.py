@@ -19,7 +19,9 @@ def test_column_constants_match_the_brief_and_the_models() -> None:
         "run_id", "started_at", "label", "tier", "mode", "concurrency", "trial", "status", "error", "description",
         "ops", "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us",
         "p999_us", "max_us", "ops_per_sec", "wall_s", "hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us",
-        "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "server_kind", "server_address",
+        "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "client_cpu_us_per_read",
+        "machine_cpu_pct", "target_rate", "achieved_rate", "late_reads", "intended_p50_us", "intended_p99_us",
+        "intended_p999_us", "server_kind", "server_address",
         "server_version"]
     assert tuple(f.name for f in fields(Stats)) == codec.STATS_FIELDS
     assert frames.RESULT_COLUMNS == codec.RESULT_FIELDS

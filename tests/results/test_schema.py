@@ -81,8 +81,23 @@ FROZEN[3] = {
     "views": {"samples": [*FROZEN[2]["views"]["samples"], ("miss", "BOOLEAN", NULL)]},
     "keys": FROZEN[2]["keys"],
 }
+# Version 4: load figures on results, an intended-start latency per sample, the per-second series table.
+LOAD = ("client_cpu_us_per_read", "machine_cpu_pct", "target_rate", "achieved_rate", "late_reads", "intended_p50_us",
+        "intended_p99_us", "intended_p999_us")
+FROZEN[4] = {
+    "tables": {
+        **FROZEN[3]["tables"],
+        "results": [*FROZEN[3]["tables"]["results"],
+                    *((name, "BIGINT" if name == "late_reads" else "DOUBLE", NULL) for name in LOAD)],
+        "sample_values": [*FROZEN[3]["tables"]["sample_values"], ("intended_ns", "BIGINT", NULL)],
+        "series": [("result_id", "BIGINT", N), ("second", "BIGINT", N), ("reads", "BIGINT", N),
+                   ("p50_us", "DOUBLE", NULL), ("p99_us", "DOUBLE", NULL)],
+    },
+    "views": {"samples": [*FROZEN[3]["views"]["samples"], ("intended_ns", "BIGINT", NULL)]},
+    "keys": FROZEN[3]["keys"],
+}
 V3_RESULT_COLUMNS = ("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us",
-                     "p50_ci_high_us", "cv_pct", "unstable")
+                     "p50_ci_high_us", "cv_pct", "unstable", *LOAD)  # every result column added after version 1
 V1_RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency",
                   "trials", "keys", "machine", "timer_overhead_ns", "spec", "environment")
 

@@ -99,7 +99,7 @@ def test_the_watchdog_leaves_loops_that_progress_or_recover_alone():
             dog.watching(stalled, lambda: fired.append("stalled")):
         dog.check(0.0)
         busy.samples.append(1)
-        recovering.recovering = True
+        recovering.idle = True
         dog.check(2.0)
         assert fired == ["stalled"] and stalled.timed_out and stalled.stalled_s == 2.0
         busy.samples.append(2)

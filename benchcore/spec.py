@@ -1,0 +1,252 @@
+"""What a run measures: RunSpec, validated on construction, and the caps every input is held to."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchcore import text
+from benchcore.errors import ConfigError
+from benchcore.tiers.registry import MODES, TIER_NAMES
+
+DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
+
+# Caps keep one click from exhausting memory or hammering a server; documented in the README.
+MAX_OPS = 10_000_000
+MAX_WARMUP = 1_000_000
+MAX_CONCURRENCY = 64
+MAX_TRIALS = 20
+MAX_KEYS = 1_000_000
+MAX_LABEL = 200
+MIN_READ_TIMEOUT_S, MAX_READ_TIMEOUT_S = 0.1, 600.0
+MAX_RATE = 1_000_000.0  # reads per second, open loop
+MAX_DURATION_S = 3600.0
+ARRIVALS: tuple[str, ...] = ("uniform", "poisson")
+LATE_MS = 1.0  # an open-loop read that starts later than this after its intended time is late
+# Timed reads per run (ops x trials x tiers x modes). Every sample is an int64 the run holds until it is saved
+# (8 bytes, plus an int64 index per cache miss), and saving briefly holds 17 more bytes per sample for DuckDB's
+# bulk load (the samples concatenated, their result ids, the miss flags): 50 M samples = 400 MB held (800 MB if
+# every read missed), ~1.25 GB at the save, on top of the ~150 MB the process itself needs. Without this cap the
+# per-field caps allowed 10 M x 20 x 5 x 2 = 2 G samples (16 GB).
+MAX_SAMPLES = 50_000_000
+SAMPLE_BYTES = 8
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number between {low:,} and {high:,}, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
+
+
+def parse_names(text: str | list[str] | tuple[str, ...], valid: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """'all' or a comma list -> validated tuple in canonical order; ConfigError lists valid values."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if not items:
+        raise ConfigError(f"no {what} given; valid {what}: {', '.join(valid)} (or all)")
+    if items == ["all"]:
+        return valid
+    unknown = [t for t in items if t not in valid]
+    if unknown:
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, unknown))}; valid {what}: {', '.join(valid)} (or all)")
+    return tuple(t for t in valid if t in items)
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
+
+
+def _check_cpus(cpus: object) -> tuple[int, ...]:
+    if isinstance(cpus, str):
+        try:
+            cpus = [int(c) for c in cpus.replace(" ", "").split(",") if c]
+        except ValueError:
+            raise ConfigError(f"cpus must be a comma list of CPU numbers, got {cpus!r}") from None
+    if not hasattr(os, "sched_getaffinity"):
+        raise ConfigError("CPU pinning needs Linux (os.sched_setaffinity); leave cpus empty here")
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = tuple(sorted(set(cpus)))  # type: ignore[call-overload]
+    if not chosen or any(c not in allowed for c in chosen):
+        raise ConfigError(f"cpus {list(chosen)} must be a non-empty subset of this process's CPUs {allowed}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class SampleEstimate:
+    """How many timed reads a run makes and how much memory their samples take."""
+
+    ops: int
+    trials: int
+    tiers: int
+    modes: int
+
+    @property
+    def reads(self) -> int:
+        return self.ops * self.trials * self.tiers * self.modes
+
+    @property
+    def megabytes(self) -> float:
+        return self.reads * SAMPLE_BYTES / 1e6
+
+    @property
+    def over_cap(self) -> bool:
+        return self.reads > MAX_SAMPLES
+
+    def describe(self) -> str:
+        """'60,000 timed reads (5 tiers x 2 modes x 3 trials x 2,000 reads), 0.5 MB of samples'."""
+        return (f"{self.reads:,} timed reads ({self.tiers} tier{'s' * (self.tiers != 1)} x {self.modes} "
+                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)} x {self.ops:,} "
+                f"reads), {self.megabytes:,.1f} MB of samples")
+
+    def refusal(self) -> str:
+        return (f"this run would make {self.describe()}; the cap is {MAX_SAMPLES:,} timed reads "
+                f"({MAX_SAMPLES * SAMPLE_BYTES / 1e6:,.0f} MB) per run: lower ops, trials, tiers or modes")
+
+
+def estimate_samples(ops: int, trials: int, tiers: int, modes: int) -> SampleEstimate:
+    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes)
+
+
+def check_label(label: object) -> None:
+    """ConfigError unless label is text a terminal and a page show as typed (no controls, no bidi overrides)."""
+    if not isinstance(label, str) or len(label) > MAX_LABEL:
+        raise ConfigError(f"label must be text of at most {MAX_LABEL} characters")
+    found = text.first_unsafe(label)
+    if found:
+        raise ConfigError(f"label must not contain control characters or bidi overrides/isolates (found {found})")
+
+
+# Set while a stored run is loaded: rules added after it was made (the per-run cap, stricter labels) do not apply.
+_STORED = contextvars.ContextVar("benchcore_stored_spec", default=False)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to measure. Validated on construction: an invalid spec cannot exist."""
+
+    tiers: tuple[str, ...] = TIER_NAMES
+    modes: tuple[str, ...] = MODES
+    ops: int = 2000
+    warmup: int = 200
+    concurrency: int = 1
+    trials: int = 5
+    keys: int = 10_000
+    distribution: str = "uniform"
+    seed: int = 1
+    cold: bool = False
+    label: str = ""
+    table: str = "benchcore_users"
+    key_prefix: str = "benchcore"
+    cache_capacity: int | None = None  # in-process cache size; None = the key space
+    cache_ttl_s: int = 3600  # TTL for every cache tier's entries
+    cpus: tuple[int, ...] | None = None  # pin the client (runner + workers) to these CPUs; None = leave as is
+    read_timeout_s: float = 5.0  # a read without an answer for this long fails its tier (the server stalled)
+    interleave: bool = True  # trials round-robin across (tier, mode); False: each (tier, mode) back to back
+    # Open loop: this many reads per second across all workers, on a uniform or Poisson schedule, each trial
+    # lasting duration_s (ops = rate x duration); None: closed loop (the next read starts when one ends).
+    rate: float | None = None
+    duration_s: float | None = None
+    arrival: str = "uniform"
+    # Concurrency sweep: one result per (tier, mode, level) in one run; None: just `concurrency`.
+    sweep: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
+        object.__setattr__(self, "modes", parse_names(self.modes, MODES, "modes"))
+        _check_int("ops", self.ops, 1, MAX_OPS)
+        _check_int("warmup", self.warmup, 0, MAX_WARMUP)
+        _check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        _check_int("trials", self.trials, 1, MAX_TRIALS)
+        _check_int("keys", self.keys, 1, MAX_KEYS)
+        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
+                MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
+            raise ConfigError(f"read timeout must be between {MIN_READ_TIMEOUT_S:g} and {MAX_READ_TIMEOUT_S:g} "
+                              f"seconds, got {self.read_timeout_s!r}")
+        object.__setattr__(self, "read_timeout_s", float(self.read_timeout_s))
+        self._check_load()
+        if self.cache_capacity is not None:
+            _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", _check_cpus(self.cpus))
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(f"unknown distribution {self.distribution!r}; valid: {', '.join(DISTRIBUTIONS)}")
+        if _STORED.get():
+            if not isinstance(self.label, str):
+                raise ConfigError("label must be text")
+        else:
+            check_label(self.label)
+            if self.estimate.over_cap:
+                raise ConfigError(self.estimate.refusal())
+        if not _IDENTIFIER.match(self.table):
+            raise ConfigError(
+                f"table {self.table!r} must be a lower-case SQL identifier: letters, digits, _; at most 63 chars"
+            )
+        if not _KEY_PREFIX.match(self.key_prefix):
+            raise ConfigError(f"key_prefix {self.key_prefix!r} may use only letters, digits and _ . : - (1-64 chars)")
+
+    def _check_load(self) -> None:
+        if self.arrival not in ARRIVALS:
+            raise ConfigError(f"unknown arrival {self.arrival!r}; valid: {', '.join(ARRIVALS)}")
+        if self.rate is not None:
+            _check_number("rate (reads per second)", self.rate, 1.0, MAX_RATE)
+            object.__setattr__(self, "rate", float(self.rate))
+        if self.duration_s is not None:
+            if self.rate is None:
+                raise ConfigError("a duration needs a rate (--rate R --duration S: an open-loop run)")
+            _check_number("duration (seconds)", self.duration_s, 0.1, MAX_DURATION_S)
+            object.__setattr__(self, "duration_s", float(self.duration_s))
+            _check_int("reads per trial (rate x duration)", self.ops_per_trial, 1, MAX_OPS)
+        if self.sweep is not None:
+            levels = tuple(sorted(set(self.sweep)))
+            if not levels:
+                raise ConfigError("a sweep needs at least one concurrency level")
+            for level in levels:
+                _check_int("sweep concurrency", level, 1, MAX_CONCURRENCY)
+            object.__setattr__(self, "sweep", levels)
+
+    @property
+    def capacity(self) -> int:
+        return self.cache_capacity or self.keys
+
+    @property
+    def ops_per_trial(self) -> int:
+        """Timed reads per trial: ops, or rate x duration for an open-loop run with a duration."""
+        if self.rate is not None and self.duration_s is not None:
+            return max(1, round(self.rate * self.duration_s))
+        return self.ops
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The concurrency levels measured: the sweep's, or just `concurrency`."""
+        return self.sweep or (self.concurrency,)
+
+    @property
+    def estimate(self) -> SampleEstimate:
+        return estimate_samples(self.ops_per_trial * len(self.levels), self.trials, len(self.tiers), len(self.modes))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tiers"], d["modes"] = list(self.tiers), list(self.modes)
+        d["cpus"] = list(self.cpus) if self.cpus is not None else None
+        d["sweep"] = list(self.sweep) if self.sweep is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        """A stored spec: validated as when it was made (a run stored before the per-run cap still loads)."""
+        known = {f for f in cls.__dataclass_fields__}
+        token = _STORED.set(True)
+        try:
+            values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+            return cls(**values)
+        finally:
+            _STORED.reset(token)
