@@ -1,0 +1,166 @@
+"""Dashboard vs CLI: the same spec run by a real browser click on "Run benchmark" and by `benchcore run`.
+
+The dashboard's run executes in a worker process, so nothing the Streamlit server does (page reruns, the
+progress fragment every 0.5 s) shares a GIL with the timed loop. This measures that: per tier x mode, the
+dashboard's p50, p99 and max against the CLI's, alternating dashboard and CLI `--rounds` times (default 2),
+median of the per-round ratios. Target (issue 10): p99 ratio <= 1.2 and max ratio <= 3 for every tier x mode.
+
+Needs Debian's chromium and the playwright package (no browser download). Starts its own `streamlit run
+app.py` on a free loopback port; both sides save into one temporary results database.
+
+    python benchmarks/dashboard_vs_cli.py [--rounds 2] [--ops 3000] [--trials 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python benchmarks/dashboard_vs_cli.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchcore.models import Run
+from benchcore.results.storage import RunRepository
+from benchmarks import _util
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TARGET_P99, TARGET_MAX = 1.2, 3.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def start_app(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "BENCHCORE_DB": str(db), "BENCHCORE_EMBEDDED": "never"}
+    out = open(log, "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=_util.REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("streamlit did not start:\n" + log.read_text()[-2000:])
+        time.sleep(0.2)
+    return proc, url
+
+
+def dashboard_run(page: Any, url: str, args: Any, label: str) -> None:
+    page.goto(url)
+    page.get_by_role("link", name="Run benchmark").first.click()
+    page.get_by_role("heading", name="Run benchmark").wait_for()
+    for name, value in (("Reads per trial", args.ops), ("Warmup reads", args.warmup), ("Trials", args.trials)):
+        box = page.get_by_label(name, exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+    page.get_by_text("Advanced").click()
+    for name, value in (("PostgreSQL table", args.table), ("Cache key prefix", args.key_prefix)):
+        box = page.get_by_label(name, exact=True)
+        box.fill(value)
+        box.press("Enter")
+    box = page.get_by_label("Label (optional)")
+    box.fill(label)
+    box.press("Enter")
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text(f"Label: {label}").wait_for(timeout=600_000)
+
+
+def cli_run(args: Any, db: Path, label: str) -> None:
+    subprocess.run([sys.executable, "-m", "benchcore", "run", "--ops", str(args.ops), "--warmup", str(args.warmup),
+                    "--trials", str(args.trials), "--table", args.table, "--key-prefix", args.key_prefix,
+                    "--label", label, "--db", str(db), "--embedded", "never"],
+                   cwd=_util.REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def by_label(repo: RunRepository, label: str) -> Run:
+    runs = repo.list_runs()
+    run_id = runs[runs["label"] == label]["run_id"].iloc[0]
+    return repo.get_run(str(run_id), with_samples=False)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = _util.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ops", type=int, help="reads per trial (default 3000; --quick 300)")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args(argv)
+    args.ops = args.ops or (300 if args.quick else 3000)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} not found: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    _util.print_header("benchcore dashboard vs CLI: the same spec, a browser click and the command line")
+    print(f"all tiers, sync and async, {args.trials} trials x {args.ops:,} reads, warmup {args.warmup}; "
+          f"{args.rounds} rounds of dashboard then CLI\n", flush=True)
+    ratios: dict[tuple[str, str], dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "results.duckdb"
+        proc, url = start_app(db, Path(tmp) / "streamlit.log")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                repo = RunRepository(db)
+                for r in range(1, args.rounds + 1):
+                    started = time.monotonic()
+                    dashboard_run(page, url, args, f"dashboard {r}")
+                    dash_s = time.monotonic() - started
+                    started = time.monotonic()
+                    cli_run(args, db, f"cli {r}")
+                    cli_s = time.monotonic() - started
+                    dash, cli = by_label(repo, f"dashboard {r}"), by_label(repo, f"cli {r}")
+                    print(f"round {r}: dashboard {dash.run_id} in {dash_s:.1f} s, CLI {cli.run_id} in {cli_s:.1f} s",
+                          flush=True)
+                    for d in dash.results:
+                        c = next(x for x in cli.results if (x.tier, x.mode) == (d.tier, d.mode))
+                        if d.summary is None or c.summary is None:
+                            continue
+                        entry = ratios.setdefault((d.tier, d.mode), {"p50": [], "p99": [], "max": [], "raw": []})
+                        entry["p50"].append(d.summary.p50_us / c.summary.p50_us)
+                        entry["p99"].append(d.summary.p99_us / c.summary.p99_us)
+                        entry["max"].append(d.summary.max_us / c.summary.max_us)
+                        entry["raw"].append((d.summary.p99_us, c.summary.p99_us, d.summary.max_us, c.summary.max_us))
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    rows = []
+    for (tier, mode), v in ratios.items():
+        p99, mx = _util.median(v["p99"]), _util.median(v["max"])
+        rows.append({"tier": tier, "mode": mode, "p50": _util.median(v["p50"]), "p99": p99, "max": mx,
+                     "ok": p99 <= TARGET_P99 and mx <= TARGET_MAX, "raw": v["raw"]})
+    _util.print_table(
+        ["tier", "mode", "p50 dash/CLI", "p99 dash/CLI", "max dash/CLI", "p99 dash / CLI µs (per round)",
+         "max dash / CLI µs (per round)", f"p99 <= {TARGET_P99}, max <= {TARGET_MAX}"],
+        [[r["tier"], r["mode"], f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['max']:.2f}",
+          "; ".join(f"{a:,.0f} / {b:,.0f}" for a, b, _, _ in r["raw"]),
+          "; ".join(f"{c:,.0f} / {d:,.0f}" for _, _, c, d in r["raw"]), "yes" if r["ok"] else "no"] for r in rows])
+    print(f"\nmet {sum(r['ok'] for r in rows)}/{len(rows)}; {_util.load()}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

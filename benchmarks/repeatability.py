@@ -1,0 +1,127 @@
+"""Repeatability: N identical runs, back to back, as a user would make them (worker process, default spec).
+
+Per tier x mode: the reported p50 of every run (median of its trial p50s), the CV of those p50s across runs,
+and how often the run itself flagged the figure unstable. Then every pair of runs is compared the way
+`benchcore compare` does (Mann-Whitney U on trial p50s + a 5 % minimum effect): identical runs should give
+"no significant change" for (nearly) every tier x mode.
+
+Placement: unpinned (the scheduler decides, per run, whether client and server share a CPU: the 2-3x of
+placement.py) and pinned (the client and every local server on one CPU for the whole script, restored at the
+end, as fidelity.py does), run one after the other; `--placement unpinned|pinned|both` (default both).
+
+    python benchmarks/repeatability.py [--runs 5] [--placement both] [--quick]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python benchmarks/repeatability.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from benchcore.models import Run, RunSpec
+from benchcore.results.compare import NO_CHANGE, compare_runs
+from benchcore.results.storage import RunRepository
+from benchcore.running.process import run_in_worker
+from benchmarks import _util
+from benchmarks.fidelity import pin_targets
+
+
+def measure(spec: RunSpec, runs: int, db: Path) -> list[Run]:
+    settings = _util.settings(db_path=str(db))
+    repo = RunRepository(db)
+    done = []
+    for i in range(1, runs + 1):
+        started = time.monotonic()
+        run = run_in_worker(spec, settings)
+        repo.save(run)
+        done.append(run)
+        print(f"  run {i}/{runs}: {run.run_id} {run.status} in {time.monotonic() - started:.1f} s; {_util.load()}",
+              flush=True)
+    return done
+
+
+def summarize(runs: list[Run]) -> dict[str, Any]:
+    keys = [(r.tier, r.mode) for r in runs[0].results]
+    rows = []
+    for tier, mode in keys:
+        p50s, unstable = [], 0
+        for run in runs:
+            result = next(r for r in run.results if (r.tier, r.mode) == (tier, mode))
+            if result.summary is None or not np.isfinite(result.summary.p50_us):
+                continue
+            p50s.append(result.summary.p50_us)
+            unstable += bool(result.summary.unstable)
+        values = np.array(p50s)
+        cv = float(values.std(ddof=1) / values.mean() * 100) if values.size > 1 and values.mean() > 0 else float("nan")
+        rows.append({"tier": tier, "mode": mode, "p50s": p50s, "cv_pct": cv, "flagged_unstable": unstable,
+                     "max_min": float(values.max() / values.min()) if values.size else float("nan")})
+    verdicts: dict[str, int] = {}
+    for a, b in itertools.combinations(runs, 2):
+        for pair in compare_runs(a, b).pairs:
+            verdicts[pair.verdict] = verdicts.get(pair.verdict, 0) + 1
+    total = sum(verdicts.values())
+    return {"rows": rows, "verdicts": verdicts, "no_change_share": verdicts.get(NO_CHANGE, 0) / total if total else 0}
+
+
+def report(name: str, summary: dict[str, Any], runs: int) -> None:
+    print(f"\n### {name}: {runs} identical runs\n")
+    _util.print_table(
+        ["tier", "mode", "reported p50 per run (µs)", "CV across runs", "max/min", "runs flagged unstable",
+         "CV <= 10 %"],
+        [[r["tier"], r["mode"], ", ".join(f"{p:.1f}" for p in r["p50s"]), f"{r['cv_pct']:.1f} %",
+          f"{r['max_min']:.2f}", f"{r['flagged_unstable']}/{runs}", "yes" if r["cv_pct"] <= 10 else "no"]
+         for r in summary["rows"]])
+    pairs = runs * (runs - 1) // 2
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary["verdicts"].items()))
+    print(f"\n{pairs} comparisons of identical runs x {len(summary['rows'])} tier x mode pairs: {counts}; "
+          f"no significant change in {summary['no_change_share']:.0%} (target >= 95 %)")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = _util.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, help="identical runs per placement (default 5; --quick 3)")
+    parser.add_argument("--ops", type=int, help="reads per trial (default: RunSpec's; --quick 300)")
+    parser.add_argument("--trials", type=int, help="trials per run (default: RunSpec's)")
+    parser.add_argument("--tiers", default="all")
+    parser.add_argument("--placement", choices=("unpinned", "pinned", "both"), default="both")
+    parser.add_argument("--pin-cpu", type=int, default=0)
+    parser.add_argument("--db", help="keep the runs in this results database (default: a temporary one)")
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 5)
+    defaults = RunSpec()
+    spec = RunSpec(tiers=args.tiers, ops=args.ops or (300 if args.quick else defaults.ops),
+                   trials=args.trials or defaults.trials, table=args.table, key_prefix=args.key_prefix,
+                   label="repeatability")
+    _util.print_header("benchcore repeatability: identical runs, reported p50 and verdicts")
+    print(f"spec: {spec.estimate.describe()}; warmup {spec.warmup}; keys {spec.keys} {spec.distribution}; "
+          f"trials interleaved across tier x mode: {spec.interleave}\n", flush=True)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(args.db) if args.db else Path(tmp) / "repeatability.duckdb"
+        for name in ("unpinned", "pinned") if args.placement == "both" else (args.placement,):
+            print(f"{name}:", flush=True)
+            with contextlib.ExitStack() as stack:
+                if name == "pinned":
+                    settings = _util.settings(db_path=str(db))
+                    targets, reason = pin_targets(settings, tuple((t, m) for t in spec.tiers for m in spec.modes))
+                    if reason:
+                        print(f"  cannot pin: {reason}; skipped")
+                        continue
+                    stack.enter_context(_util.pinned(targets, args.pin_cpu))
+                out[name] = summarize(measure(spec, runs, db))
+            report(name, out[name], runs)
+    print(f"\n{_util.load()}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
