@@ -1,4 +1,4 @@
-"""Directories the embedded servers own; created without loosening anything that already exists."""
+"""Directories and logs the embedded servers own; created without loosening anything that already exists."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ def shared_base() -> Path:
     survives a reboot, so the next start skips initdb.
     """
     return private_dir(Path("/var/tmp") / f"benchcore-{os.geteuid()}", 0o711)
+
+
+def read_log(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def tail(text: str, lines: int = 3) -> str:
+    """The last lines of a server's log, on one line (for an error message)."""
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "(no output)"

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchcore.errors import TierUnavailable
+from benchcore.servers.embedded._fs import read_log, tail
 from benchcore.settings import PROCESS_CPUS
 
 _PR_SET_PDEATHSIG = 1
@@ -428,17 +429,6 @@ def wait_ready(
                                   f"{tail(read_log(log_path))}")
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
-
-
-def read_log(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def tail(text: str, lines: int = 3) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "(no output)"
 
 
 def ask(port: int, payload: bytes, expect: bytes, timeout: float = 1.0) -> bytes:
