@@ -36,10 +36,12 @@ class TierInfo:
 
 
 TIERS: tuple[TierInfo, ...] = (
-    TierInfo("postgres-orm", "benchcore.tiers.postgres", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
+    TierInfo("postgres-orm", "benchcore.tiers.orm", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
              ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8"),
+    TierInfo("postgres-core", "benchcore.tiers.orm", "CoreSyncTier", "CoreAsyncTier", ("postgres",),
+             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9"),
     TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
-             ("postgres",), False, "one SELECT on a held connection", "#72b7b2"),
+             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2"),
     TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
              ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756"),
     TierInfo("memcached", "benchcore.tiers.memcached", "MemcachedSyncTier", "MemcachedAsyncTier",

@@ -16,7 +16,7 @@ from benchcore.settings import Settings
 from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext
 from benchcore.tiers.loader import load_tier
-from benchcore.tiers.registry import TIERS
+from benchcore.tiers.registry import TIERS, tier_info
 from benchcore.urls import redact
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 
@@ -75,7 +75,7 @@ def test_class_shape(name: str, mode: str) -> None:
     cls = load_tier(name, mode)
     assert (cls.name, cls.mode) == (name, mode)
     assert cls.description and "\n" not in cls.description
-    assert cls.is_cache == (name in ("redis", "memcached", "inprocess"))
+    assert cls.is_cache == tier_info(name).is_cache
 
 
 @pytest.mark.parametrize(("name", "mode"), CASES, ids=IDS)
