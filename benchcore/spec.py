@@ -10,7 +10,7 @@ from typing import Any
 
 from benchcore import text
 from benchcore.errors import ConfigError
-from benchcore.tiers.registry import MODES, TIER_NAMES
+from benchcore.tiers.registry import DEFAULT_TIERS, MODES, TIER_NAMES
 
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
 
@@ -141,7 +141,7 @@ _STORED = contextvars.ContextVar("benchcore_stored_spec", default=False)
 class RunSpec:
     """What to measure. Validated on construction: an invalid spec cannot exist."""
 
-    tiers: tuple[str, ...] = TIER_NAMES
+    tiers: tuple[str, ...] = DEFAULT_TIERS
     modes: tuple[str, ...] = MODES
     ops: int = 2000
     warmup: int = 200

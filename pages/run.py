@@ -33,7 +33,7 @@ DEFAULTS = RunSpec()
 def form() -> RunSpec | None:
     """The workload inputs; returns a validated spec when "Run benchmark" was clicked."""
     t1, t2 = st.columns([3, 1])
-    tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(TIER_NAMES), key="tiers")
+    tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(DEFAULTS.tiers), key="tiers")
     modes = t2.multiselect("Modes", MODES, default=list(MODES), key="modes")
     c2, c3, c4, c5, c6 = st.columns(5)
     ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",

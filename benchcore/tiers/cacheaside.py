@@ -47,9 +47,9 @@ def users_to_warm(ctx: TierContext) -> list[User]:
 
 
 def miss_words(spec: RunSpec, mode: str) -> str:
-    """'SELECT on a held psycopg2 connection': what a miss reads, for descriptions."""
+    """'SELECT (held psycopg2 connection)': what a miss reads, for descriptions."""
     reader = sync_reader_class(spec) if mode == "sync" else async_reader_class(spec)
-    return f"SELECT on a {reader.short}"
+    return f"SELECT ({reader.short})"
 
 
 def our_keys(ctx: TierContext) -> list[str]:
