@@ -29,9 +29,10 @@ DEAD = {
     "postgres_url": f"postgresql://bob:{SECRET}@127.0.0.1:1/x",
     "redis_url": f"redis://:{SECRET}@127.0.0.1:1/0",
     "memcached_url": f"memcached://bob:{SECRET}@127.0.0.1:1",
+    "redis_cluster_url": f"redis://:{SECRET}@127.0.0.1:1/0",
 }
 # The server(s) each tier needs, as settings fields (the in-process tier needs none: it falls back to generated rows).
-NEEDS = {t.name: tuple(f"{backend}_url" for backend in t.needs) for t in TIERS}
+NEEDS = {t.name: tuple(f"{backend.replace('-', '_')}_url" for backend in t.needs) for t in TIERS}
 
 
 def make_spec(**overrides: Any) -> RunSpec:

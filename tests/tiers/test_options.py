@@ -26,7 +26,8 @@ USER = dataset.make_user(123_456)
 
 
 @pytest.mark.parametrize("connection", CONNECTIONS)
-@pytest.mark.parametrize(("mode", "driver"), [("sync", d) for d in SYNC_DRIVERS] + [("async", d) for d in ASYNC_DRIVERS])
+@pytest.mark.parametrize(("mode", "driver"),
+                         [("sync", d) for d in SYNC_DRIVERS] + [("async", d) for d in ASYNC_DRIVERS])
 def test_raw_tier_reads_every_record_with_every_driver_and_connection(mode: str, driver: str, connection: str,
                                                                      settings: Settings) -> None:
     option = {"sync_driver" if mode == "sync" else "async_driver": driver, "connection": connection}
