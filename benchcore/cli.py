@@ -161,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", dest="json_path", help="also write the comparison as JSON to this path")
     compare.add_argument("--db")
 
+    export = sub.add_parser("export", help="write one stored run as a bundle (JSON, or JSON.gz by the name)")
+    export.add_argument("run_id", help="a run id, or any unique start of one")
+    export.add_argument("-o", "--output", required=True, help="the bundle file: NAME.json or NAME.json.gz")
+    export.add_argument("--no-samples", action="store_true", help="summaries and trials only, no raw samples")
+    export.add_argument("--db")
+    imp = sub.add_parser("import", help="store the runs of bundle files (a run already stored is left as it is)")
+    imp.add_argument("files", nargs="+", help="bundle files written by export (or the dashboard)")
+    imp.add_argument("--db")
+
     targets = sub.add_parser("targets", help="where each backend is, whether it answers, its version")
     _add_target_flags(targets)
     return parser
@@ -387,7 +396,38 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets}
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results import bundles
+
+    path = Path(args.output)
+    preflight.check_output_file(path, "-o")
+    repo = _stored_repository(args)
+    run = bundles.export_run(repo, repo.resolve_id(args.run_id), path, samples=not args.no_samples)
+    err.write(f"wrote run {run.run_id} to {path} ({path.stat().st_size:,} bytes, "
+              f"{'without' if args.no_samples else 'with'} samples)\n")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results import bundles
+    from benchcore.results.storage import RunRepository
+
+    settings = _settings(args)
+    preflight.check_run_outputs(None, settings.db_path)
+    repo = RunRepository(settings.db_path)
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+        run, added = bundles.import_bytes(repo, data, name)
+        out.write(f"{'imported' if added else 'already stored'}: run {run.run_id} ({run.status}, "
+                  f"{text.escape(run.label) or 'no label'}) from {name}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets,
+            "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
