@@ -30,6 +30,7 @@ class TierInfo:
     color: str  # one hue per tier on every chart
     blog: str = ""  # the seed's name for this tier in its published table ("" = not in it); see benchcore.presets
     default: bool = True  # measured when no tiers are named
+    ladder: str = ""  # its rung on the PostgreSQL access ladder (views/ladder.py): "orm", "core" or "raw"
 
     @property
     def server(self) -> str | None:
@@ -39,11 +40,11 @@ class TierInfo:
 
 TIERS: tuple[TierInfo, ...] = (
     TierInfo("postgres-orm", "benchcore.tiers.orm", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
-             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8", "ORM"),
+             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8", "ORM", ladder="orm"),
     TierInfo("postgres-core", "benchcore.tiers.orm", "CoreSyncTier", "CoreAsyncTier", ("postgres",),
-             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM"),
+             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM", ladder="core"),
     TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
-             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2"),
+             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2", ladder="raw"),
     TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
              ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756", "Redis"),
     TierInfo("redis-cluster", "benchcore.tiers.redis_cluster", "RedisClusterSyncTier", "RedisClusterAsyncTier",
@@ -58,6 +59,7 @@ TIERS: tuple[TierInfo, ...] = (
 TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
 DEFAULT_TIERS: tuple[str, ...] = tuple(t.name for t in TIERS if t.default)
 BLOG_TIERS: dict[str, str] = {t.blog: t.name for t in TIERS if t.blog}  # the seed's name -> ours
+LADDER: dict[str, str] = {t.ladder: t.name for t in TIERS if t.ladder}  # "orm" / "core" / "raw" -> the tier
 _BY_NAME = {t.name: t for t in TIERS}
 
 
