@@ -164,3 +164,19 @@ def test_unusable_results_db_is_an_error_message_not_a_traceback(db_path):
         assert not at.exception
         assert any("not a DuckDB database" in e.value for e in at.error), page
         assert not any("Traceback" in e.value for e in at.error)
+
+
+def test_published_reference_run_is_added_and_held_against_a_run_with_the_method_differences(seeded, db_path):
+    from benchcore import presets
+
+    at = compare(db_path)
+    at.button(key="add_published").click().run()
+    no_exceptions(at)
+    assert presets.PUBLISHED_ID in RunRepository(db_path).list_runs()["run_id"].tolist()
+    ours = seeded[0].run_id
+    at.multiselect(key="runs").set_value([presets.PUBLISHED_ID, ours]).run()
+    at.selectbox(key="run_a").set_value(presets.PUBLISHED_ID)
+    at.selectbox(key="run_b").set_value(ours).run()
+    no_exceptions(at)
+    assert any("Ratio of means" in m.value for m in at.markdown)
+    assert any("BEGIN + SELECT + ROLLBACK" in m.value.replace("\\", "") for m in at.markdown)
