@@ -17,12 +17,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from benchcore import preflight, text
+from benchcore import preflight, presets, text
 from benchcore.errors import BenchError, ConfigError
 from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
 from benchcore.results.compare import MIN_EFFECT
 from benchcore.servers.backends import BACKENDS
 from benchcore.settings import EMBEDDED_CHOICES, Settings
+from benchcore.spec import (
+    ASYNC_DRIVERS,
+    CONNECTIONS,
+    LOOPS,
+    MAX_VALUE_BYTES,
+    MIN_VALUE_BYTES,
+    PRESETS,
+    SERIALIZERS,
+    SYNC_DRIVERS,
+)
 from benchcore.views import report
 
 if TYPE_CHECKING:
@@ -79,12 +89,30 @@ def _add_target_flags(p: argparse.ArgumentParser) -> None:
                    "BENCHCORE_SERVER_CPUS); external servers are never re-pinned")
 
 
+def _add_path_flags(p: argparse.ArgumentParser) -> None:
+    """What one read goes through (README "Options"); --preset fills every workload flag it names."""
+    p.add_argument("--connection", choices=CONNECTIONS, default=DEFAULTS.connection,
+                   help="pool: a pool checkout per read, as an application does (default); held: one connection "
+                        "per worker for the whole run")
+    p.add_argument("--serializer", choices=SERIALIZERS, default=DEFAULTS.serializer, help="cache tiers' value format")
+    p.add_argument("--value-bytes", type=_positive_int, help=f"cache tiers: pad each value to N bytes "
+                   f"({MIN_VALUE_BYTES:,}..{MAX_VALUE_BYTES:,}; default: the bare record)")
+    p.add_argument("--loop", choices=LOOPS, default=DEFAULTS.loop, help="async mode's event loop")
+    p.add_argument("--raw-sync-driver", dest="sync_driver", choices=SYNC_DRIVERS, default=DEFAULTS.sync_driver,
+                   help="the raw PostgreSQL tier's (and cache misses') driver in sync mode")
+    p.add_argument("--raw-async-driver", dest="async_driver", choices=ASYNC_DRIVERS, default=DEFAULTS.async_driver,
+                   help="the same in async mode")
+    p.add_argument("--preset", choices=PRESETS, help="seed: reproduce the blog's method (5,000 users read once in "
+                   "order, orjson, uvloop, its four tiers); flags given with it win")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="benchcore", description="Measure per-read latency of storage tiers.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark and save it")
-    run.add_argument("--tiers", default="all", help=f"all, or a comma list of {','.join(TIER_NAMES)}")
+    run.add_argument("--tiers", default=",".join(DEFAULTS.tiers),
+                     help=f"a comma list of {','.join(TIER_NAMES)}, or all (default: {','.join(DEFAULTS.tiers)})")
     run.add_argument("--modes", default="sync,async", help="sync, async or both (default both)")
     run.add_argument("--ops", type=_positive_int, default=2000, help=f"timed reads per trial (1..{MAX_OPS:,})")
     run.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
@@ -104,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
     run.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
     run.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
+    _add_path_flags(run)
     run.add_argument("--label", default="")
     run.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
     run.add_argument("--key-prefix", default="benchcore",
@@ -132,9 +161,30 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", dest="json_path", help="also write the comparison as JSON to this path")
     compare.add_argument("--db")
 
+    export = sub.add_parser("export", help="write one stored run as a bundle (JSON, or JSON.gz by the name)")
+    export.add_argument("run_id", help="a run id, or any unique start of one")
+    export.add_argument("-o", "--output", required=True, help="the bundle file: NAME.json or NAME.json.gz")
+    export.add_argument("--no-samples", action="store_true", help="summaries and trials only, no raw samples")
+    export.add_argument("--db")
+    imp = sub.add_parser("import", help="store the runs of bundle files (a run already stored is left as it is)")
+    imp.add_argument("files", nargs="+", help="bundle files written by export (or the dashboard)")
+    imp.add_argument("--db")
+
     targets = sub.add_parser("targets", help="where each backend is, whether it answers, its version")
     _add_target_flags(targets)
     return parser
+
+
+def _given(args: argparse.Namespace) -> set[str]:
+    """The RunSpec fields set on the command line (a preset never overrides those)."""
+    argv = getattr(args, "_argv", [])
+    names = {"tiers", "modes", "ops", "warmup", "concurrency", "trials", "keys", "distribution", "seed", "cold",
+             "label", "connection", "serializer", "value_bytes", "loop"}
+    given = {n for n in names if any(a == f"--{n.replace('_', '-')}" or a.startswith(f"--{n.replace('_', '-')}=")
+                                     for a in argv)}
+    given |= {field for flag, field in (("--raw-sync-driver", "sync_driver"), ("--raw-async-driver", "async_driver"))
+              if any(a == flag or a.startswith(flag + "=") for a in argv)}
+    return given
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -190,14 +240,28 @@ def _save(run: Run, settings: Settings, err: TextIO) -> bool:
     return True
 
 
+def _ensure_published(settings: Settings, err: TextIO) -> None:
+    """A preset run is made to be held against the published table: make sure it is stored too."""
+    from benchcore.results.storage import RunRepository
+
+    try:
+        if presets.ensure_published(RunRepository(settings.db_path)):
+            err.write(f"stored the published reference run {presets.PUBLISHED_ID} ({presets.PUBLISHED_LABEL})\n")
+    except BenchError as exc:
+        err.write(f"benchcore: the published reference run could not be stored: {settings.scrub(str(exc))}\n")
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from benchcore.running.process import run_in_worker
 
-    spec = RunSpec(tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
-                   concurrency=args.concurrency, trials=args.trials, keys=args.keys,
-                   distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
-                   table=args.table, key_prefix=args.key_prefix, cache_capacity=args.cache_capacity,
-                   cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential)
+    spec = presets.apply(args.preset, RunSpec(
+        tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
+        concurrency=args.concurrency, trials=args.trials, keys=args.keys,
+        distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
+        table=args.table, key_prefix=args.key_prefix, cache_capacity=args.cache_capacity,
+        cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential,
+        connection=args.connection, serializer=args.serializer, value_bytes=args.value_bytes, loop=args.loop,
+        sync_driver=args.sync_driver, async_driver=args.async_driver), given=_given(args))
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
@@ -226,6 +290,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         code = _exit_code(run, cancel.is_set())
         # Save first: the JSON is a copy, and a full disk or a vanished directory must not cost the run.
         saved = not args.no_save and _save(run, settings, err)
+        if saved and spec.preset:
+            _ensure_published(settings, err)
         if not args.no_save and not saved:
             code = max(code, EXIT_TIER_FAILED)
         if json_path:
@@ -330,7 +396,38 @@ def cmd_targets(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets}
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results import bundles
+
+    path = Path(args.output)
+    preflight.check_output_file(path, "-o")
+    repo = _stored_repository(args)
+    run = bundles.export_run(repo, repo.resolve_id(args.run_id), path, samples=not args.no_samples)
+    err.write(f"wrote run {run.run_id} to {path} ({path.stat().st_size:,} bytes, "
+              f"{'without' if args.no_samples else 'with'} samples)\n")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results import bundles
+    from benchcore.results.storage import RunRepository
+
+    settings = _settings(args)
+    preflight.check_run_outputs(None, settings.db_path)
+    repo = RunRepository(settings.db_path)
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+        run, added = bundles.import_bytes(repo, data, name)
+        out.write(f"{'imported' if added else 'already stored'}: run {run.run_id} ({run.status}, "
+                  f"{text.escape(run.label) or 'no label'}) from {name}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets,
+            "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -338,6 +435,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     try:
         args = build_parser().parse_args(argv)
+        args._argv = list(sys.argv[1:] if argv is None else argv)
         return COMMANDS[args.command](args, out, err)
     except ConfigError as exc:
         err.write(f"benchcore: error: {exc}\n")

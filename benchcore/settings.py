@@ -13,6 +13,8 @@ from benchcore.urls import redact, scrub, secrets_of
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_MEMCACHED_URL = "memcached://127.0.0.1:11211"
+# Any node of a Redis Cluster (7000 is the port redis-cli --cluster create and the Redis docs use for the first one).
+DEFAULT_REDIS_CLUSTER_URL = "redis://127.0.0.1:7000/0"
 DEFAULT_DB = "results.duckdb"
 EMBEDDED_CHOICES = ("auto", "always", "never")
 
@@ -59,6 +61,7 @@ class Settings:
     postgres_url: str = field(default=DEFAULT_POSTGRES_URL, repr=False)
     redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
     memcached_url: str = field(default=DEFAULT_MEMCACHED_URL, repr=False)
+    redis_cluster_url: str = field(default=DEFAULT_REDIS_CLUSTER_URL, repr=False)
     db_path: Path = Path(DEFAULT_DB)
     embedded: str = "auto"
     data_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "benchcore")
@@ -85,6 +88,7 @@ class Settings:
             ("postgres_url", "BENCHCORE_POSTGRES_URL"),
             ("redis_url", "BENCHCORE_REDIS_URL"),
             ("memcached_url", "BENCHCORE_MEMCACHED_URL"),
+            ("redis_cluster_url", "BENCHCORE_REDIS_CLUSTER_URL"),
         ):
             if env.get(var):
                 values[attr] = env[var]
@@ -111,8 +115,9 @@ class Settings:
 
     @property
     def secrets(self) -> list[str]:
-        """Every secret field of the three URLs (passwords, sslpassword, ...), as written and decoded."""
-        return [s for url in (self.postgres_url, self.redis_url, self.memcached_url) for s in secrets_of(url)]
+        """Every secret field of the URLs (passwords, sslpassword, ...), as written and decoded."""
+        return [s for url in (self.postgres_url, self.redis_url, self.memcached_url, self.redis_cluster_url)
+                for s in secrets_of(url)]
 
     def scrub(self, text: str) -> str:
         """Text with URLs redacted and every configured secret (as a whole token) removed: safe to show or store."""
@@ -123,4 +128,5 @@ class Settings:
             "postgres": redact(self.postgres_url),
             "redis": redact(self.redis_url),
             "memcached": redact(self.memcached_url),
+            "redis-cluster": redact(self.redis_cluster_url),
         }

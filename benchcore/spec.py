@@ -10,7 +10,7 @@ from typing import Any
 
 from benchcore import text
 from benchcore.errors import ConfigError
-from benchcore.tiers.registry import MODES, TIER_NAMES
+from benchcore.tiers.registry import DEFAULT_TIERS, MODES, TIER_NAMES
 
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
 
@@ -33,6 +33,16 @@ LATE_MS = 1.0  # an open-loop read that starts later than this after its intende
 # per-field caps allowed 10 M x 20 x 5 x 2 = 2 G samples (16 GB).
 MAX_SAMPLES = 50_000_000
 SAMPLE_BYTES = 8
+# What one read goes through (recorded with the run, compared like any other setting; see README "Options").
+CONNECTIONS: tuple[str, ...] = ("pool", "held")  # a pool checkout per read (as an application does) or one held
+SERIALIZERS: tuple[str, ...] = ("json", "orjson", "msgpack", "pickle")  # cache tiers' value format
+LOOPS: tuple[str, ...] = ("asyncio", "uvloop")  # the async mode's event loop
+SYNC_DRIVERS: tuple[str, ...] = ("psycopg2", "psycopg")  # the raw PostgreSQL tier (and cache misses), sync mode
+ASYNC_DRIVERS: tuple[str, ...] = ("asyncpg", "psycopg")  # the same, async mode
+PRESETS: tuple[str, ...] = ("seed",)
+MIN_VALUE_BYTES, MAX_VALUE_BYTES = 128, 1_000_000  # Memcached's item limit is 1 MiB with the key and header
+# value_bytes x keys: what warming puts into a (possibly shared) Redis or Memcached.
+MAX_CACHE_BYTES = 256_000_000
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -131,7 +141,7 @@ _STORED = contextvars.ContextVar("benchcore_stored_spec", default=False)
 class RunSpec:
     """What to measure. Validated on construction: an invalid spec cannot exist."""
 
-    tiers: tuple[str, ...] = TIER_NAMES
+    tiers: tuple[str, ...] = DEFAULT_TIERS
     modes: tuple[str, ...] = MODES
     ops: int = 2000
     warmup: int = 200
@@ -156,6 +166,13 @@ class RunSpec:
     arrival: str = "uniform"
     # Concurrency sweep: one result per (tier, mode, level) in one run; None: just `concurrency`.
     sweep: tuple[int, ...] | None = None
+    connection: str = "pool"  # every tier: a pool checkout per read, or one connection held by the worker
+    serializer: str = "json"  # cache tiers
+    value_bytes: int | None = None  # cache tiers: pad each stored value to this many bytes; None = the bare record
+    loop: str = "asyncio"  # async mode
+    sync_driver: str = "psycopg2"  # the raw PostgreSQL tier and cache misses, sync mode
+    async_driver: str = "asyncpg"  # the same, async mode
+    preset: str = ""  # the preset the run was made from ("" = none), for the record
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -173,6 +190,7 @@ class RunSpec:
                               f"seconds, got {self.read_timeout_s!r}")
         object.__setattr__(self, "read_timeout_s", float(self.read_timeout_s))
         self._check_load()
+        self._check_path()
         if self.cache_capacity is not None:
             _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
         if self.cpus is not None:
@@ -213,6 +231,20 @@ class RunSpec:
                 _check_int("sweep concurrency", level, 1, MAX_CONCURRENCY)
             object.__setattr__(self, "sweep", levels)
 
+    def _check_path(self) -> None:
+        for name, valid in (("connection", CONNECTIONS), ("serializer", SERIALIZERS), ("loop", LOOPS),
+                            ("sync_driver", SYNC_DRIVERS), ("async_driver", ASYNC_DRIVERS)):
+            if getattr(self, name) not in valid:
+                what = name.replace("_", " ")
+                raise ConfigError(f"unknown {what} {getattr(self, name)!r}; valid: {', '.join(valid)}")
+        if self.preset and self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
+        if self.value_bytes is not None:
+            _check_int("value bytes", self.value_bytes, MIN_VALUE_BYTES, MAX_VALUE_BYTES)
+            if self.value_bytes * self.keys > MAX_CACHE_BYTES:
+                raise ConfigError(f"value bytes x keys = {self.value_bytes * self.keys:,} bytes would be put into each "
+                                  f"cache; the cap is {MAX_CACHE_BYTES:,}: lower --value-bytes or --keys")
+
     @property
     def capacity(self) -> int:
         return self.cache_capacity or self.keys
@@ -247,6 +279,8 @@ class RunSpec:
         token = _STORED.set(True)
         try:
             values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+            # Runs stored before the option existed held one connection per worker in every tier.
+            values.setdefault("connection", "held")
             return cls(**values)
         finally:
             _STORED.reset(token)

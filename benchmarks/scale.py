@@ -37,7 +37,7 @@ from benchcore.results.storage import RunRepository
 from benchcore.running.environment import capture_environment
 from benchcore.running.session import run_benchmark
 from benchcore.tiers.loader import load_tier
-from benchcore.tiers.registry import tier_info
+from benchcore.tiers.registry import TIERS, tier_info
 from benchmarks import _util
 
 TARGET_COMPARE_S = 1.5
@@ -46,9 +46,11 @@ TARGET_FULL_RUN_S = 30.0
 # Typical p50 (µs) per tier and mode on this kind of machine (DESIGN.md), for realistic synthetic samples.
 TYPICAL_P50_US = {
     ("postgres-orm", "sync"): 400.0, ("postgres-orm", "async"): 550.0,
+    ("postgres-core", "sync"): 300.0, ("postgres-core", "async"): 420.0,
     ("postgres-raw", "sync"): 60.0, ("postgres-raw", "async"): 55.0,
     ("redis", "sync"): 40.0, ("redis", "async"): 50.0,
     ("memcached", "sync"): 30.0, ("memcached", "async"): 40.0,
+    ("redis-cluster", "sync"): 45.0, ("redis-cluster", "async"): 55.0,
     ("inprocess", "sync"): 0.8, ("inprocess", "async"): 1.0,
 }
 SERVERS = {
@@ -56,7 +58,7 @@ SERVERS = {
     "redis": ServerInfo("external", "redis://127.0.0.1:6379/0", "Redis 7.0.15"),
     "memcached": ServerInfo("external", "memcached://127.0.0.1:11211", "memcached 1.6.18"),
 }
-SERVER_OF = {"postgres-orm": "postgres", "postgres-raw": "postgres", "redis": "redis", "memcached": "memcached"}
+SERVER_OF = {t.name: t.server for t in TIERS if t.server}
 
 # Runs in the child process of step 5: prints one JSON line.
 # Peak = VmHWM of /proc/self/status: ru_maxrss survives execve on Linux, so a child forked from this
@@ -105,7 +107,7 @@ def synthetic_run(i: int, total: int, per_trial: int, rng: np.random.Generator, 
                   descriptions: dict[tuple[str, str], str], now: datetime) -> Run:
     spec = RunSpec(label=f"nightly #{i}" if i % 3 else "")
     results = []
-    for tier in TIER_NAMES:
+    for tier in spec.tiers:
         for mode in MODES:
             p50_ns = TYPICAL_P50_US[(tier, mode)] * 1000.0
             trials = []

@@ -7,7 +7,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from benchcore import presets
+from benchcore.errors import ConfigError
 from benchcore.models import TIER_NAMES
+from benchcore.results import bundles
 from benchcore.results.compare import MIN_TRIALS, compare_runs, method_name
 from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.views import charts, presentation
@@ -71,13 +74,17 @@ def delta(selected: list[str], runs: pd.DataFrame, names: dict[str, str]) -> Non
         st.info("Pick two different runs for A and B.")
         return
     repo = ui.repository()
-    comparison = compare_runs(repo.get_run(a, with_samples=False), repo.get_run(b, with_samples=False))
+    run_a, run_b = repo.get_run(a, with_samples=False), repo.get_run(b, with_samples=False)
+    comparison = compare_runs(run_a, run_b)
     for warning in comparison.warnings:
         st.warning(ui.plain(warning), icon=":material/warning:")
     st.markdown(presentation.delta_summary(comparison))
     st.dataframe(presentation.delta_table(comparison), hide_index=True, column_config=DELTA_COLUMN_CONFIG)
     for note in comparison.notes:
         st.caption(note)
+    if any(presets.is_reference(r) for r in (run_a, run_b)):
+        st.markdown("**How the published method differs from benchcore's, and what each difference does**")
+        st.markdown("\n".join(f"- {ui.plain(line)}" for line in presets.METHOD_DIFFERENCES))
 
 
 def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.DataFrame,
@@ -107,7 +114,12 @@ def downloads(selected: list[str], summaries: pd.DataFrame) -> None:
     def parquet() -> bytes:  # deferred: built only when clicked (samples can be millions of rows)
         return presentation.parquet_bytes(ui.repository().samples(selected))
 
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
+    one = c3.selectbox("Run bundle of", selected, key="bundle_run")
+    c3.download_button("Run bundle (JSON.gz)", lambda: bundles.to_bytes(ui.repository().get_run(one), compress=True),
+                       file_name=f"benchcore-{one}.json.gz", mime="application/gzip", on_click="ignore",
+                       key="dl_bundle", help="config, environment, summaries and samples of one run, to import "
+                       "elsewhere (python -m benchcore import FILE, or Import run bundles below)")
     c1.download_button("Summaries (CSV)", presentation.csv_bytes(summaries), file_name="benchcore-summaries.csv",
                        mime="text/csv", on_click="ignore", key="dl_csv")
     c2.download_button("Samples (Parquet)", parquet, file_name="benchcore-samples.parquet",
@@ -147,12 +159,35 @@ def manage(runs: pd.DataFrame, names: dict[str, str]) -> None:
             st.rerun()
 
 
+def imports() -> None:
+    """Upload run bundles; add the seed's published table as a reference run."""
+    with st.expander("Import run bundles, or add the published reference run"):
+        files = st.file_uploader("Run bundles (.json or .json.gz, from export or another dashboard)",
+                                 type=["json", "gz"], accept_multiple_files=True, key="bundles")
+        if files and st.button("Import", key="import_bundles"):
+            done = []
+            for f in files:
+                try:
+                    run, added = bundles.import_bytes(ui.repository(), f.getvalue(), f.name)
+                    done.append(f"{'imported' if added else 'already stored'}: {run.run_id} from {f.name}")
+                except ConfigError as exc:
+                    done.append(str(exc))
+            st.session_state["flash"] = " · ".join(done)
+            st.rerun()
+        if st.button("Add the published reference run", key="add_published",
+                     help=f"{presets.PUBLISHED_LABEL}; read-only"):
+            added = presets.ensure_published(ui.repository())
+            st.session_state["flash"] = "Published reference run added." if added else "It is already stored."
+            st.rerun()
+
+
 def main() -> None:
     st.title("Compare runs")
     if flash := st.session_state.pop("flash", None):
         st.success(flash)
     repo = ui.repository()
     runs = repo.list_runs()
+    imports()
     if runs.empty:
         empty_state()
         return

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import (
     DISTRIBUTIONS,
@@ -18,10 +20,19 @@ from benchcore.models import (
     RunSpec,
     estimate_samples,
 )
-from benchcore.results import frames
+from benchcore.results import bundles, frames
 from benchcore.running.jobs import BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
-from benchcore.views import charts, presentation
+from benchcore.spec import (
+    ASYNC_DRIVERS,
+    CONNECTIONS,
+    LOOPS,
+    MAX_VALUE_BYTES,
+    MIN_VALUE_BYTES,
+    SERIALIZERS,
+    SYNC_DRIVERS,
+)
+from benchcore.views import charts, ladder, presentation
 from pages import _common as ui
 
 ui.require_navigation()
@@ -30,10 +41,28 @@ POLL_S = 0.5
 DEFAULTS = RunSpec()
 
 
+def read_path_inputs() -> dict[str, object]:
+    """What one read goes through: connection handling, serializer, value size, event loop, raw drivers."""
+    c1, c2, c3 = st.columns(3)
+    connection = c1.selectbox("Connection", CONNECTIONS, key="connection",
+                              help="pool: a pool checkout per read, as an application does; held: one connection "
+                                   "per worker for the whole run")
+    serializer = c2.selectbox("Cache serializer", SERIALIZERS, key="serializer", help="the cache tiers' values")
+    value_bytes = c3.number_input("Cache value bytes (0 = the bare record)", 0, MAX_VALUE_BYTES, 0, step=1024,
+                                  key="value_bytes", help=f"pad each cached value to this size ({MIN_VALUE_BYTES:,} "
+                                  "bytes or more)")
+    d1, d2, d3 = st.columns(3)
+    loop = d1.selectbox("Async event loop", LOOPS, key="loop")
+    sync_driver = d2.selectbox("Raw driver (sync)", SYNC_DRIVERS, key="sync_driver")
+    async_driver = d3.selectbox("Raw driver (async)", ASYNC_DRIVERS, key="async_driver")
+    return {"connection": connection, "serializer": serializer, "value_bytes": int(value_bytes) or None,
+            "loop": loop, "sync_driver": sync_driver, "async_driver": async_driver}
+
+
 def form() -> RunSpec | None:
     """The workload inputs; returns a validated spec when "Run benchmark" was clicked."""
     t1, t2 = st.columns([3, 1])
-    tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(TIER_NAMES), key="tiers")
+    tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(DEFAULTS.tiers), key="tiers")
     modes = t2.multiselect("Modes", MODES, default=list(MODES), key="modes")
     c2, c3, c4, c5, c6 = st.columns(5)
     ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",
@@ -62,20 +91,27 @@ def form() -> RunSpec | None:
                               disabled=not PROCESS_CPUS,
                               help="empty = not pinned. Client and server on the same or on different CPUs "
                                    "changes loopback latency 2-3x on small machines (README: CPU placement)")
+        path = read_path_inputs()
 
     estimate = estimate_samples(int(ops), int(trials), len(tiers), len(modes))
     over_cap = estimate.over_cap
     st.caption(f"Over the cap: {estimate.refusal()}" if over_cap else f"This run makes {estimate.describe()}.")
     running = ui.registry().running()
-    clicked = st.button("Run benchmark", type="primary", key="run", disabled=running is not None or over_cap,
+    b1, b2 = st.columns([1, 3])
+    clicked = b1.button("Run benchmark", type="primary", key="run", disabled=running is not None or over_cap,
                         help="a run is in progress" if running else estimate.refusal() if over_cap else None)
+    if b2.button("Reproduce the blog", key="preset_seed", disabled=running is not None,
+                 help="--preset seed: 5,000 users read once in order, orjson, uvloop, the seed's four tiers; "
+                      "the published table is added as a reference run to hold it against on Compare"):
+        presets.ensure_published(ui.repository())
+        return presets.apply("seed", RunSpec(table=table.strip(), key_prefix=key_prefix.strip()))
     if not clicked:
         return None
     try:
         return RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
                        trials=int(trials), concurrency=int(concurrency), keys=int(keys),
                        distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
-                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None)
+                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None, **path)
     except ConfigError as exc:
         st.error(str(exc))
         return None
@@ -143,8 +179,40 @@ def results(job: BenchmarkJob) -> None:
     points = job.distribution
     ui.altair(charts.latency_distribution(points=points) if points is not None
               else charts.latency_distribution(frames.samples_frame(run)))
+    access_ladder(summary, run.spec.connection)
     if job.saved and not job.save_note:
+        st.download_button("Download this run's bundle", lambda: bundles.to_bytes(ui.repository().get_run(run.run_id),
+                           compress=True), file_name=f"benchcore-{run.run_id}.json.gz", mime="application/gzip",
+                           on_click="ignore", key="dl_bundle", help="import it elsewhere: python -m benchcore "
+                           "import FILE, or Compare runs > Import run bundles")
         st.page_link(ui.COMPARE_PAGE, label="Compare this run with earlier runs", icon=":material/compare_arrows:")
+
+
+def access_ladder(summary: pd.DataFrame, connection: str) -> None:
+    """ORM -> Core -> raw: each step's cost; a stored run with the other connection setting adds that step."""
+    steps = ladder.ladder_steps(summary, connection)
+    if steps.empty:
+        return
+    st.subheader("PostgreSQL access ladder")
+    st.caption("From one raw round trip to an ORM read, step by step (p50s of this run). The blog's \"w/o ORM\" is "
+               "the Core step: its ORM/w/o-ORM ratio is the ORM objects only.")
+    runs = ui.repository().list_runs()
+    names = charts.run_names(runs)
+    wanted = "held" if connection == "pool" else "pool"
+    other_id = st.selectbox(f"Add the connection step from a run with connection {wanted}",
+                            [None, *runs["run_id"].tolist()], format_func=lambda r: "none" if r is None else names[r],
+                            key="ladder_other")
+    other_raw = None
+    if other_id is not None:
+        other = ui.repository().get_run(other_id, with_samples=False)
+        if other.spec.connection == connection:
+            st.info(f"That run also used connection {connection}: pick one with the other setting.")
+        else:
+            other_raw = {r.mode: r.summary.p50_us for r in other.results
+                         if r.tier == ladder.RAW and r.summary is not None and r.status == "ok"}
+            steps = ladder.ladder_steps(summary, connection, other_raw)
+    ui.altair(ladder.ladder_chart(steps))
+    st.dataframe(ladder.ladder_table(steps), hide_index=True)
 
 
 def main() -> None:

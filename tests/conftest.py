@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
-from benchcore.settings import DEFAULT_MEMCACHED_URL, DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, Settings
+from benchcore.settings import (
+    DEFAULT_MEMCACHED_URL,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_CLUSTER_URL,
+    DEFAULT_REDIS_URL,
+    Settings,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -51,13 +58,37 @@ def memcached_url() -> str:
     return require_server("Memcached", os.environ.get("BENCHCORE_MEMCACHED_URL", DEFAULT_MEMCACHED_URL), 11211)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str | None]:
+    """BENCHCORE_REDIS_CLUSTER_URL, else a private 3-master cluster started for this session (tests/cluster.py);
+    None when no redis-server is installed (the redis-cluster tests then skip, or fail in CI)."""
+    if os.environ.get("BENCHCORE_REDIS_CLUSTER_URL"):
+        yield os.environ["BENCHCORE_REDIS_CLUSTER_URL"]
+        return
+    from tests.cluster import PrivateRedisCluster
+    from tests.faults.servers import MissingBinary
+
+    cluster = PrivateRedisCluster()
+    try:
+        cluster.start()
+    except MissingBinary:
+        cluster.stop()
+        yield None
+        return
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def settings(tmp_path, postgres_url, redis_url, memcached_url) -> Settings:
+def settings(tmp_path, postgres_url, redis_url, memcached_url, redis_cluster_url) -> Settings:
     """Settings pointing at the real local servers, a throwaway results db, embedded servers off."""
     return Settings(
         postgres_url=postgres_url,
         redis_url=redis_url,
         memcached_url=memcached_url,
+        redis_cluster_url=redis_cluster_url or DEFAULT_REDIS_CLUSTER_URL,
         db_path=tmp_path / "results.duckdb",
         embedded="never",
         data_dir=tmp_path / "data",

@@ -32,7 +32,8 @@ def small(tmp_path, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["run", "--tiers", "redis,mongo"], "valid tiers: postgres-orm, postgres-raw, redis, memcached, inprocess"),
+        (["run", "--tiers", "redis,mongo"],
+         "valid tiers: postgres-orm, postgres-core, postgres-raw, redis, redis-cluster, memcached, inprocess"),
         (["run", "--ops", "0"], "ops must be between 1 and"),
         (["run", "--ops", "-3"], "ops must be between 1 and"),
         (["run", "--ops", "1000000000000"], "ops must be between 1 and"),

@@ -2,11 +2,12 @@ import pytest
 
 from benchcore.errors import ConfigError
 from benchcore.models import MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, RunSpec
+from benchcore.tiers.registry import DEFAULT_TIERS
 
 
 def test_defaults_are_valid_and_round_trip():
     spec = RunSpec()
-    assert spec.tiers == TIER_NAMES and spec.modes == ("sync", "async")
+    assert spec.tiers == DEFAULT_TIERS and spec.modes == ("sync", "async")
     assert RunSpec.from_dict(spec.to_dict()) == spec
 
 

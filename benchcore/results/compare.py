@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, TierResult
+from benchcore.presets import REFERENCE_KEY
 from benchcore.tiers.registry import MODES, TIER_NAMES, tier_info, tier_order
 
 ALPHA = 0.05
@@ -36,6 +37,7 @@ MAX_EXACT_SPLITS = 20_000
 FASTER, SLOWER, NO_CHANGE, TOO_FEW = "faster", "slower", "no significant change", "too few trials"
 NOT_COMPARED = "not compared"  # the count of pairs without figures on both sides (failed, cancelled, absent)
 NOT_MEASURED = "not measured"
+MEANS_ONLY = "ratio of means (reference run: no test)"  # one side is a published table, means only
 
 # How the p-value was computed (PairComparison.test).
 EXACT, PERMUTATION, NORMAL = "exact", "exact permutation (tied trials)", "normal approximation"
@@ -53,6 +55,7 @@ class Side:
     cv_pct: float | None = None
     unstable: bool | None = None
     ops_per_sec: float | None = None
+    mean_us: float | None = None
 
     @property
     def trials(self) -> int:
@@ -175,7 +178,7 @@ def side_of(result: TierResult | None) -> Side:
     # Runs stored before the repeat statistics have a pooled-sample p50: the median of the trials is the figure.
     p50 = float(np.median(p50s)) if p50s else _finite(s.p50_us)
     return Side(result.status, p50s, p50, _finite(s.p50_ci_low_us), _finite(s.p50_ci_high_us), _finite(s.cv_pct),
-                s.unstable, _finite(s.ops_per_sec))
+                s.unstable, _finite(s.ops_per_sec), _finite(s.mean_us))
 
 
 def _unavailable(a: Side, b: Side) -> str | None:
@@ -183,6 +186,15 @@ def _unavailable(a: Side, b: Side) -> str | None:
     why = [f"{side.status if side.status != 'ok' else NOT_MEASURED} in {name}" for name, side in (("A", a), ("B", b))
            if side.status != "ok" or side.p50_us is None]
     return ", ".join(why) or None
+
+
+def compare_means(tier: str, mode: str, a: Side, b: Side) -> PairComparison:
+    """Against a reference run (a published table of means): B/A of the means, and no verdict."""
+    if a.status == "ok" and b.status == "ok" and a.mean_us and b.mean_us:
+        return PairComparison(tier, mode, MEANS_ONLY, a, b, b.mean_us / a.mean_us)
+    why = [f"{side.status if side.status != 'ok' else NOT_MEASURED} in {name}" for name, side in (("A", a), ("B", b))
+           if side.status != "ok" or not side.mean_us]
+    return PairComparison(tier, mode, ", ".join(why), a, b)
 
 
 def compare_pair(tier: str, mode: str, a: Side, b: Side, alpha: float = ALPHA,
@@ -205,6 +217,13 @@ def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float
     by_a = {(r.tier, r.mode): r for r in run_a.results}
     by_b = {(r.tier, r.mode): r for r in run_b.results}
     keys = sorted(set(by_a) | set(by_b), key=_pair_key)
+    reference = [r for r in (run_a, run_b) if REFERENCE_KEY in r.environment.extra]
+    if reference:
+        pairs = tuple(compare_means(t, m, side_of(by_a.get((t, m))), side_of(by_b.get((t, m)))) for t, m in keys)
+        notes = [f"Run {r.run_id} is a reference run ({r.environment.extra[REFERENCE_KEY]}): B/A is the ratio of the "
+                 "means, and no test is possible." for r in reference]
+        return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
+                          tuple(comparison_warnings(run_a, run_b)), tuple(notes))
     pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m))), side_of(by_b.get((t, m))), alpha, min_effect)
                   for t, m in keys)
     return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
@@ -264,6 +283,12 @@ _WORKLOAD: dict[str, tuple[str, Callable[[Any], str]]] = {
     "read_timeout_s": ("read timeout (s)", _shown),
     "interleave": ("interleaved trials", _shown),
     "cpus": ("client", _pinned),
+    "connection": ("connection handling", _shown),
+    "serializer": ("cache serializer", _shown),
+    "value_bytes": ("cached value size (bytes)", lambda v: "the bare record" if v is None else f"{v:,}"),
+    "loop": ("async event loop", _shown),
+    "sync_driver": ("raw PostgreSQL driver (sync)", _shown),
+    "async_driver": ("raw PostgreSQL driver (async)", _shown),
 }
 
 
@@ -350,7 +375,7 @@ def _clean(value: float | None) -> float | None:
 def _side_dict(side: Side) -> dict[str, Any]:
     return {"status": side.status, "trials": side.trials, "trial_p50s_us": list(side.trial_p50s_us),
             "p50_us": side.p50_us, "p50_ci_low_us": side.ci_low_us, "p50_ci_high_us": side.ci_high_us,
-            "cv_pct": side.cv_pct, "unstable": side.unstable, "ops_per_sec": side.ops_per_sec}
+            "cv_pct": side.cv_pct, "unstable": side.unstable, "ops_per_sec": side.ops_per_sec, "mean_us": side.mean_us}
 
 
 def _pair_dict(pair: PairComparison) -> dict[str, Any]:

@@ -352,6 +352,12 @@ class RunRepository:
         finally:
             con.unregister(_SAMPLES_INPUT)
 
+    def _refuse_reference(self, con: duckdb.DuckDBPyConnection, run_id: str, what: str) -> None:
+        """A reference run (benchcore.presets: a published table, not a measurement) is read-only."""
+        row = con.execute("SELECT environment ->> '$.reference' FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is not None and row[0] is not None:
+            raise ConfigError(f"run {run_id} is a read-only reference run ({row[0]}); it cannot be {what}")
+
     def rename(self, run_id: str, label: str) -> None:
         """Change a stored run's label (validated like RunSpec.label: <= 200 chars, no control chars)."""
         _validate_label(label)
@@ -359,6 +365,7 @@ class RunRepository:
             row = con.execute("SELECT spec FROM runs WHERE run_id = ?", [run_id]).fetchone()
             if row is None:
                 raise self._not_found(run_id)
+            self._refuse_reference(con, run_id, "renamed")
             spec = json.loads(row[0])
             spec["label"] = label
             con.execute("UPDATE runs SET label = ?, spec = ? WHERE run_id = ?", [label, _dumps(spec), run_id])
@@ -368,6 +375,7 @@ class RunRepository:
         with self._writer() as con, _transaction(con):
             if not self._exists(con, run_id):
                 raise self._not_found(run_id)
+            self._refuse_reference(con, run_id, "deleted")
             lo, hi = con.execute("SELECT min(result_id), max(result_id) FROM results WHERE run_id = ?",
                                  [run_id]).fetchone() or (None, None)
             if lo is not None:

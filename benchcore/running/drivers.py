@@ -3,7 +3,8 @@
 Concurrency C: sync = C threads, each driving its own tier instance (connection); async = C tasks on one
 event loop, each with its own instance. The engine's lifecycle is the same for both; only these calls differ.
 The async driver holds one asyncio.Runner for the life of a (tier, mode), so its connections stay open, on
-their loop, from the first trial to the last, whatever else runs in between.
+their loop, from the first trial to the last, whatever else runs in between. That loop is asyncio's own or,
+with spec.loop = "uvloop", uvloop's (asyncio.Runner's loop_factory).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.running.loops import Clock, LoadModel, LoopEnv, Outcome, Plan
 from benchcore.running.watchdog import NoWatchdog
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
@@ -135,9 +137,9 @@ class SyncDriver:
 class AsyncDriver:
     mode = "async"
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, loop: str = "asyncio") -> None:
         self.clock = clock
-        self._runner = asyncio.Runner()
+        self._runner = asyncio.Runner(loop_factory=loop_factory(loop))
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return self._runner.run(coro)
@@ -197,5 +199,19 @@ class AsyncDriver:
         self._runner.close()
 
 
-def driver_for(mode: str, clock: Clock) -> Driver:
-    return SyncDriver(clock) if mode == "sync" else AsyncDriver(clock)
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """asyncio.Runner's loop_factory for spec.loop: None = asyncio's default loop."""
+    if loop == "asyncio":
+        return None
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise TierUnavailable(f"uvloop is not installed ({exc}); pip install -r requirements.txt "
+                                  "(uvloop has no Windows build: use --loop asyncio there)") from None
+        return uvloop.new_event_loop
+    raise ConfigError(f"unknown event loop {loop!r}; valid: asyncio, uvloop")
+
+
+def driver_for(mode: str, clock: Clock, loop: str = "asyncio") -> Driver:
+    return SyncDriver(clock) if mode == "sync" else AsyncDriver(clock, loop)

@@ -124,11 +124,11 @@ class TierSession:
         if self.unavailable:
             raise Unavailable(self.unavailable)
         cls = self.loader(self.name, self.mode)
-        self.description, self.is_cache = cls.description, cls.is_cache
+        self.description, self.is_cache = cls.describe(self.spec), cls.is_cache
         ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, available=self.available)
         cls.prepare(ctx)
         self.server = cls.server_info(ctx, self.server)
-        self._driver = driver_for(self.mode, self.env.clock)
+        self._driver = driver_for(self.mode, self.env.clock, self.spec.loop)
         self._workers = self._driver.open_workers(cls, ctx, self.concurrency)
         if self.spec.warmup:
             self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)

@@ -18,7 +18,13 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchcore.settings import DEFAULT_MEMCACHED_URL, DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, Settings
+from benchcore.settings import (
+    DEFAULT_MEMCACHED_URL,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_CLUSTER_URL,
+    DEFAULT_REDIS_URL,
+    Settings,
+)
 from benchcore.urls import host_port, parse_postgres, parse_redis
 
 Endpoint = tuple[str, int] | str  # (host, port) for TCP, or a unix socket path
@@ -28,7 +34,7 @@ Endpoint = tuple[str, int] | str  # (host, port) for TCP, or a unix socket path
 class Backend:
     """One backend: how it is named and configured, and how to reach and identify its server."""
 
-    name: str  # "postgres": Target.backend, ProbeRow.backend, the embedded module's name
+    name: str  # "postgres": Target.backend, ProbeRow.backend, the embedded module's name (- read as _)
     label: str  # "PostgreSQL", for people
     env_var: str  # "BENCHCORE_POSTGRES_URL"
     settings_attr: str  # "postgres_url": the Settings field (and the CLI flag's dest)
@@ -165,6 +171,27 @@ def _redis_version(backend: Backend, url: str, timeout: float) -> str:
         client.close()
 
 
+def _redis_cluster_version(backend: Backend, url: str, timeout: float) -> str:
+    """A node's version, and that it is a cluster node whose cluster is up (else it cannot serve the tier)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                  retry=Retry(NoBackoff(), 0))
+    try:
+        version = str(client.info("server").get("redis_version", ""))
+        if not client.info("cluster").get("cluster_enabled"):
+            raise ConnectionError("a Redis server answers there, but it is not a cluster node (cluster_enabled:0)")
+        info = client.execute_command("CLUSTER INFO")  # redis-py parses it into a dict
+        state = info.get("cluster_state") if isinstance(info, dict) else None
+        if state != "ok":
+            raise ConnectionError("a cluster node answers there, but its cluster is not up (cluster_state is not ok)")
+        return version
+    finally:
+        client.close()
+
+
 def _memcached_version(backend: Backend, url: str, timeout: float) -> str:
     with connect(backend.endpoint(url), timeout) as s:
         s.sendall(b"version\r\n")
@@ -190,6 +217,8 @@ BACKENDS: Mapping[str, Backend] = MappingProxyType({b.name: b for b in (
             ("redis", "rediss"), _redis_endpoint, _redis_version),
     Backend("memcached", "Memcached", "BENCHCORE_MEMCACHED_URL", "memcached_url", DEFAULT_MEMCACHED_URL,
             ("memcached",), _tcp_endpoint, _memcached_version),
+    Backend("redis-cluster", "Redis Cluster", "BENCHCORE_REDIS_CLUSTER_URL", "redis_cluster_url",
+            DEFAULT_REDIS_CLUSTER_URL, ("redis", "rediss"), _redis_endpoint, _redis_cluster_version),
 )})
 NAMES: tuple[str, ...] = tuple(BACKENDS)
 

@@ -84,9 +84,10 @@ class Targets:
     postgres: Target
     redis: Target
     memcached: Target
+    redis_cluster: Target
 
     def get(self, backend: str) -> Target:
-        target: Target = getattr(self, backends.get(backend).name)
+        target: Target = getattr(self, backends.get(backend).name.replace("-", "_"))
         return target
 
     __getitem__ = get
@@ -128,7 +129,7 @@ def resolve_targets(settings: Settings) -> Targets:
     if settings.embedded != "never":
         embedded.install_exit_hooks()  # signal handlers only take effect when called from the main thread
     done = _parallel(lambda backend: _resolve(backend, settings))
-    return Targets(**done)
+    return Targets(**{name.replace("-", "_"): target for name, target in done.items()})
 
 
 def probe_targets(settings: Settings) -> list[ProbeRow]:

@@ -78,6 +78,11 @@ class _TierBase:
         self.misses = 0
 
     @classmethod
+    def describe(cls, spec: RunSpec) -> str:
+        """What one read does under this run's options (driver, connection, serializer); default `description`."""
+        return cls.description
+
+    @classmethod
     def prepare(cls, ctx: TierContext) -> None:
         """Once per (tier, mode), untimed: seed the table; warm the cache, or empty it when spec.cold."""
 

@@ -1,16 +1,16 @@
 """Cache-aside, written once for every cache client; a cache tier gives only its client's calls.
 
-read: GET the cache key; a hit is decoded (JSON -> User) and counted; a miss reads the source (by default
-PostgreSQL, one raw-tier read; any reader can be passed, e.g. another tier), SETs the encoded record with the
-run's TTL, and is counted. open: connect the cache client (untimed), then the source; a failure in either
-closes both. recover: ping the client (its driver reconnects a dropped connection on the next command), then
-recover the source.
+read: GET the cache key; a hit is decoded (the run's serializer, tiers/serializers.py) and counted; a miss reads
+the source (by default PostgreSQL, one raw-tier read; any reader can be passed, e.g. another tier), SETs the
+encoded record with the run's TTL, and is counted. open: connect the cache client (untimed), then the source; a
+failure in either closes both. recover: ping the client (its driver reconnects a dropped connection on the next
+command), then recover the source.
 
 A subclass (or its per-server mixin) sets `client_errors`, `ttl_kwarg` and `unavailable`, and implements
 `_new_client` and `_ping` (and `_close_client` when async); `_key` is ctx.cache_key unless the client wants
 other keys (aiomcache: bytes). The hot path stays as lean as a hand-written read: open() binds the client's
 own `get` and a TTL'd `set` (functools.partial, no Python frame) once, so a read is the key, one bound `get`,
-one `decode_user`.
+one bound `decode`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, ClassVar, NoReturn
 
 from benchcore.errors import TierUnavailable
-from benchcore.models import User
+from benchcore.models import RunSpec, User
 from benchcore.tiers import dataset
 from benchcore.tiers.base import (
     AsyncReader,
@@ -29,10 +29,10 @@ from benchcore.tiers.base import (
     SyncTier,
     TierContext,
     _TierBase,
-    decode_user,
-    encode_user,
 )
-from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
+from benchcore.tiers.pgreaders import async_reader_class, sync_reader_class
+from benchcore.tiers.postgres import async_pg_reader, pg_reader, scrubbed, seed
+from benchcore.tiers.serializers import for_spec
 
 BATCH = 1000  # keys per bulk command when prepare() warms or evicts
 
@@ -44,6 +44,12 @@ def users_to_warm(ctx: TierContext) -> list[User]:
         return []
     with scrubbed(ctx):
         return dataset.fetch_users(ctx.settings.postgres_url, ctx.spec.table, ctx.spec.keys)
+
+
+def miss_words(spec: RunSpec, mode: str) -> str:
+    """'SELECT (held psycopg2 connection)': what a miss reads, for descriptions."""
+    reader = sync_reader_class(spec) if mode == "sync" else async_reader_class(spec)
+    return f"SELECT ({reader.short})"
 
 
 def our_keys(ctx: TierContext) -> list[str]:
@@ -81,8 +87,10 @@ class SyncCacheAside(CacheAside, SyncTier):
         self._key: Callable[[int], Any] = ctx.cache_key
         self._get: Callable[[Any], Any] = _not_open
         self._set: Callable[[Any, bytes], Any] = _not_open
-        self._source: SyncReader = source or PgReader(ctx)
+        self._source: SyncReader = source or pg_reader(ctx)
         self._ttl = ctx.spec.cache_ttl_s
+        codec = for_spec(ctx.spec)
+        self._decode, self._encode = codec.decode, codec.encode
 
     def _ping(self) -> None:
         """One round trip; connects the client if it is not (yet, or any more) connected."""
@@ -108,10 +116,10 @@ class SyncCacheAside(CacheAside, SyncTier):
         raw = self._get(cache_key)
         if raw is not None:
             self.hits += 1
-            return decode_user(raw)
+            return self._decode(raw)
         self.misses += 1
         user = self._source.read(key)
-        self._set(cache_key, encode_user(user))
+        self._set(cache_key, self._encode(user))
         return user
 
     def recover(self) -> None:
@@ -135,8 +143,10 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         self._key: Callable[[int], Any] = ctx.cache_key
         self._get: Callable[[Any], Awaitable[Any]] = _not_open
         self._set: Callable[[Any, bytes], Awaitable[Any]] = _not_open
-        self._source: AsyncReader = source or AsyncPgReader(ctx)
+        self._source: AsyncReader = source or async_pg_reader(ctx)
         self._ttl = ctx.spec.cache_ttl_s
+        codec = for_spec(ctx.spec)
+        self._decode, self._encode = codec.decode, codec.encode
 
     async def _ping(self) -> None:
         """As SyncCacheAside._ping."""
@@ -165,10 +175,10 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         raw = await self._get(cache_key)
         if raw is not None:
             self.hits += 1
-            return decode_user(raw)
+            return self._decode(raw)
         self.misses += 1
         user = await self._source.read(key)
-        await self._set(cache_key, encode_user(user))
+        await self._set(cache_key, self._encode(user))
         return user
 
     async def recover(self) -> None:

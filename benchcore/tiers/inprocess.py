@@ -17,7 +17,7 @@ from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import ServerInfo, User
 from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncReader, SyncTier, TierContext, _TierBase
-from benchcore.tiers.postgres import AsyncPgReader, PgReader, scrubbed, seed
+from benchcore.tiers.postgres import async_pg_reader, pg_reader, scrubbed, seed
 
 SOURCE_POSTGRES = "postgresql"
 SOURCE_GENERATED = "generated (dataset.make_user; PostgreSQL unreachable)"
@@ -79,7 +79,7 @@ class GeneratedReader:
 
 
 class AsyncGeneratedReader:
-    """GeneratedReader with AsyncPgReader's awaitable methods."""
+    """GeneratedReader with the async readers' awaitable methods."""
 
     async def open(self) -> None:
         pass
@@ -99,7 +99,7 @@ class _InProcess(_TierBase):
 
     is_cache: ClassVar[bool] = True
     recovers: ClassVar[bool] = True  # only misses do I/O: recover() reconnects the PostgreSQL reader
-    _readers: ClassVar[tuple[type, type]]  # this mode's (PostgreSQL reader, generated-row reader)
+    _readers: ClassVar[tuple[Any, type]]  # this mode's (PostgreSQL reader, generated-row reader)
 
     def __init__(self, ctx: TierContext, source: Any = None) -> None:
         super().__init__(ctx)
@@ -127,7 +127,7 @@ class InProcessSyncTier(_InProcess, SyncTier):
         "every read timed alone (the ~45 ns clock pair, shown as the timer cost, is a tenth of a hit)"
     )
 
-    _readers = (PgReader, GeneratedReader)
+    _readers = (pg_reader, GeneratedReader)
 
     def __init__(self, ctx: TierContext, source: SyncReader | None = None) -> None:
         super().__init__(ctx, source)
@@ -175,7 +175,7 @@ class InProcessAsyncTier(_InProcess, AsyncTier):
         "counted; every read timed alone"
     )
 
-    _readers = (AsyncPgReader, AsyncGeneratedReader)
+    _readers = (async_pg_reader, AsyncGeneratedReader)
 
     async def open(self) -> None:
         await self._source.open()

@@ -1,4 +1,9 @@
-"""Redis cache-aside over PostgreSQL: GET, JSON decode; on a miss one raw SELECT, then SET with a TTL."""
+"""Redis cache-aside over PostgreSQL: GET, decode; on a miss one raw SELECT, then SET with a TTL.
+
+spec.connection: "pool" is redis.Redis as an application creates it, which checks a connection out of its
+ConnectionPool (and polls it for readiness) on every command; "held" is single_connection_client=True, one
+connection held by the worker.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,19 @@ from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
 from benchcore.errors import TierUnavailable
+from benchcore.models import RunSpec
 from benchcore.tiers import dataset
-from benchcore.tiers.base import TierContext, encode_user
-from benchcore.tiers.cacheaside import BATCH, AsyncCacheAside, CacheAside, SyncCacheAside, our_keys, users_to_warm
+from benchcore.tiers.base import TierContext
+from benchcore.tiers.cacheaside import (
+    BATCH,
+    AsyncCacheAside,
+    CacheAside,
+    SyncCacheAside,
+    miss_words,
+    our_keys,
+    users_to_warm,
+)
+from benchcore.tiers.serializers import for_spec
 
 REDIS_FIX = "start Redis or set BENCHCORE_REDIS_URL to a reachable server"
 # redis-py picks its hiredis parser by itself when hiredis is importable; say which one runs.
@@ -35,6 +50,7 @@ def _failure(ctx: TierContext, exc: BaseException) -> TierUnavailable:
 def _prepare(ctx: TierContext) -> None:
     """Untimed: seed PostgreSQL, then SET every key 1..keys (pipelined) or, when cold, DEL exactly our keys."""
     users = users_to_warm(ctx)
+    encode = for_spec(ctx.spec).encode
     try:
         client = redis.Redis.from_url(ctx.settings.redis_url, retry=Retry(NoBackoff(), 0), **_timeouts(ctx))
     except (redis.RedisError, OSError, ValueError) as exc:
@@ -47,7 +63,7 @@ def _prepare(ctx: TierContext) -> None:
         else:
             pipe = client.pipeline(transaction=False)
             for i, user in enumerate(users, 1):
-                pipe.set(ctx.cache_key(user.id), encode_user(user), ex=ctx.spec.cache_ttl_s)
+                pipe.set(ctx.cache_key(user.id), encode(user), ex=ctx.spec.cache_ttl_s)
                 if i % BATCH == 0:
                     pipe.execute()
             pipe.execute()
@@ -64,6 +80,7 @@ class _Redis(CacheAside):
     ttl_kwarg = "ex"
     _driver: ClassVar[Any]  # redis.Redis or redis.asyncio.Redis
     _retry: ClassVar[Any]  # that mode's Retry class
+    _client_name: ClassVar[str]
 
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
@@ -73,12 +90,20 @@ class _Redis(CacheAside):
         return _failure(self.ctx, exc)
 
     def _new_client(self) -> Any:
-        # single_connection_client holds one connection (connected by the first PING) instead of a pool
-        # checkout + readiness poll on every command.
+        # held: single_connection_client holds one connection (connected by the first PING) instead of a pool
+        # checkout + readiness poll on every command (pool: the client's own ConnectionPool, as an app has it).
         return self._driver.from_url(
-            self.ctx.settings.redis_url, retry=self._retry(NoBackoff(), 0), single_connection_client=True,
-            **_timeouts(self.ctx),
+            self.ctx.settings.redis_url, retry=self._retry(NoBackoff(), 0),
+            single_connection_client=self.ctx.spec.connection == "held", **_timeouts(self.ctx),
         )
+
+    @classmethod
+    def describe(cls, spec: RunSpec) -> str:
+        how = "one held connection" if spec.connection == "held" else "a ConnectionPool checkout per command"
+        wait = "await " if cls.mode == "async" else ""
+        return (f"{cls._client_name} ({PARSER}) on {how}: {wait}GET prefix:table:user:<id> = 1 round trip, "
+                f"{for_spec(spec).describe()} -> User; miss: {miss_words(spec, cls.mode)} + SET EX ttl "
+                "(2 more round trips), counted")
 
 
 class RedisSyncTier(_Redis, SyncCacheAside):
@@ -89,6 +114,7 @@ class RedisSyncTier(_Redis, SyncCacheAside):
     )
     _driver = redis.Redis
     _retry = Retry
+    _client_name = "redis-py"
 
     def _ping(self) -> None:
         # Also recover(), untimed: redis-py reconnects a dropped connection on its next command; let that be PING.
@@ -103,6 +129,7 @@ class RedisAsyncTier(_Redis, AsyncCacheAside):
     )
     _driver = redis.asyncio.Redis
     _retry = AsyncRetry
+    _client_name = "redis.asyncio"
 
     async def _ping(self) -> None:
         await self._client.ping()  # see RedisSyncTier._ping

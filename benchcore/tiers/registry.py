@@ -28,6 +28,9 @@ class TierInfo:
     is_cache: bool
     summary: str  # a few words for pickers and legends; the classes' `description` says what one read does
     color: str  # one hue per tier on every chart
+    blog: str = ""  # the seed's name for this tier in its published table ("" = not in it); see benchcore.presets
+    default: bool = True  # measured when no tiers are named
+    ladder: str = ""  # its rung on the PostgreSQL access ladder (views/ladder.py): "orm", "core" or "raw"
 
     @property
     def server(self) -> str | None:
@@ -36,19 +39,27 @@ class TierInfo:
 
 
 TIERS: tuple[TierInfo, ...] = (
-    TierInfo("postgres-orm", "benchcore.tiers.postgres", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
-             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8"),
+    TierInfo("postgres-orm", "benchcore.tiers.orm", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
+             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8", "ORM", ladder="orm"),
+    TierInfo("postgres-core", "benchcore.tiers.orm", "CoreSyncTier", "CoreAsyncTier", ("postgres",),
+             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM", ladder="core"),
     TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
-             ("postgres",), False, "one SELECT on a held connection", "#72b7b2"),
+             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2", ladder="raw"),
     TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
-             ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756"),
+             ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756", "Redis"),
+    TierInfo("redis-cluster", "benchcore.tiers.redis_cluster", "RedisClusterSyncTier", "RedisClusterAsyncTier",
+             ("redis-cluster", "postgres"), ("redis-cluster", "postgres"), True,
+             "Redis Cluster (3 masters) cache-aside", "#b279a2", default=False),
     TierInfo("memcached", "benchcore.tiers.memcached", "MemcachedSyncTier", "MemcachedAsyncTier",
              ("memcached", "postgres"), ("memcached", "postgres"), True, "Memcached cache-aside over PostgreSQL",
              "#f58518"),
     TierInfo("inprocess", "benchcore.tiers.inprocess", "InProcessSyncTier", "InProcessAsyncTier", ("postgres",),
-             (), True, "cachetools cache in the process", "#54a24b"),
+             (), True, "cachetools cache in the process", "#54a24b", "in-process"),
 )
 TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
+DEFAULT_TIERS: tuple[str, ...] = tuple(t.name for t in TIERS if t.default)
+BLOG_TIERS: dict[str, str] = {t.blog: t.name for t in TIERS if t.blog}  # the seed's name -> ours
+LADDER: dict[str, str] = {t.ladder: t.name for t in TIERS if t.ladder}  # "orm" / "core" / "raw" -> the tier
 _BY_NAME = {t.name: t for t in TIERS}
 
 

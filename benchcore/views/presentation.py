@@ -17,6 +17,7 @@ from benchcore.errors import ConfigError
 from benchcore.models import MODES, Environment, Progress
 from benchcore.results.compare import (
     FASTER,
+    MEANS_ONLY,
     NO_CHANGE,
     NOT_COMPARED,
     SLOWER,
@@ -237,6 +238,10 @@ def delta_summary(comparison: Comparison) -> str:
     """'Run B against run A, of 10 tier x mode pairs: slower on 2, faster on 0, no significant change on 8
     (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).'"""
     counts = comparison.counts()
+    means = sum(p.verdict == MEANS_ONLY for p in comparison.pairs)
+    if means:
+        return (f"Ratio of means on {means} of {len(comparison.pairs)} tier x mode pairs: one run is a reference "
+                "table of means, so there is no test and no verdict (B/A < 1: B faster).")
     if counts[NOT_COMPARED] == len(comparison.pairs):
         return "No tier was measured in both runs, so nothing can be compared."
     parts = [f"slower on {counts[SLOWER]}", f"faster on {counts[FASTER]}",

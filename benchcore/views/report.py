@@ -11,6 +11,7 @@ from typing import Any
 
 from benchcore import text
 from benchcore.models import Run, Stats
+from benchcore.presets import METHOD_DIFFERENCES, is_reference
 from benchcore.results import codec
 from benchcore.results.compare import Comparison
 from benchcore.results.stats import UNSTABLE_CV_PCT
@@ -111,6 +112,9 @@ def comparison_report(comparison: Comparison, run_a: Run, run_b: Run) -> str:
         parts.append(f"{presentation.UNSTABLE_MARK} = unstable: that run's trial p50s vary by more than "
                      f"{UNSTABLE_CV_PCT:g} % (CV).")
     parts += [f"Note: {note}" for note in comparison.notes]
+    if any(is_reference(r) for r in (run_a, run_b)):
+        parts += ["", "How the published method differs from benchcore's, and what each difference does:"]
+        parts += [f"  - {line}" for line in METHOD_DIFFERENCES]
     if comparison.warnings:
         parts += ["", "Warnings: the runs differ in what they measured"]
         parts += [f"  {w}" for w in comparison.warnings]

@@ -63,8 +63,8 @@ def test_stored_text_is_escaped_on_the_terminal(cli: Cli, tmp_path):
 @pytest.mark.servers
 def test_run_over_the_sample_cap_is_refused_with_its_estimate(cli: Cli, tmp_path):
     res = cli(*small_run_args("--tiers", "all", "--ops", "10000000", "--trials", "20"))
-    _one_line_error(res, "2,000,000,000 timed reads (5 tiers x 2 modes x 20 trials x 10,000,000 reads), "
-                         "16,000.0 MB of samples")
+    _one_line_error(res, "2,800,000,000 timed reads (7 tiers x 2 modes x 20 trials x 10,000,000 reads), "
+                         "22,400.0 MB of samples")
     assert f"the cap is {models.MAX_SAMPLES:,} timed reads" in res.err
     assert not (tmp_path / "results.duckdb").exists()
 
@@ -89,5 +89,6 @@ def test_run_page_shows_the_estimate_and_disables_the_button_over_the_cap(tmp_pa
     at.number_input(key="ops").set_value(10_000_000)
     at.number_input(key="trials").set_value(20)
     at.run()
-    assert any("Over the cap" in c.value and "2,000,000,000 timed reads" in c.value for c in at.caption)
+    over = f"{10_000_000 * 20 * len(RunSpec().tiers) * 2:,} timed reads"  # the default tiers, both modes
+    assert any("Over the cap" in c.value and over in c.value for c in at.caption)
     assert at.button(key="run").disabled

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.conftest import IN_CI
 from tests.faults.conftest import TEST_PREFIX, TEST_TABLE, Cli, small_run_args
 
 FOREIGN_ROWS = [(1, "alice", 31, "alice@example.com"), (2, "bob", None, None), (3, "carol", 45, "c@example.com")]
@@ -47,10 +48,14 @@ def _tables(pg) -> set[str]:
 
 
 @pytest.mark.servers
-def test_runs_touch_only_their_own_table_and_keys(tmp_path, foreign):
+def test_runs_touch_only_their_own_table_and_keys(tmp_path, foreign, redis_cluster_url):
     pg, redis_srv, mc_srv = foreign
+    if redis_cluster_url is None:
+        why = "no redis-server for a private Redis Cluster (every tier, --tiers all, needs one)"
+        pytest.fail(why, pytrace=False) if IN_CI else pytest.skip(why)
     cli = Cli(tmp_path, {"BENCHCORE_POSTGRES_URL": pg.url(), "BENCHCORE_REDIS_URL": redis_srv.url,
-                         "BENCHCORE_MEMCACHED_URL": mc_srv.url, "BENCHCORE_DB": str(tmp_path / "results.duckdb"),
+                         "BENCHCORE_MEMCACHED_URL": mc_srv.url, "BENCHCORE_REDIS_CLUSTER_URL": redis_cluster_url,
+                         "BENCHCORE_DB": str(tmp_path / "results.duckdb"),
                          "BENCHCORE_EMBEDDED": "never", "BENCHCORE_DATA_DIR": str(tmp_path / "data")})
     tables_before = _tables(pg)
 

@@ -43,7 +43,7 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
     assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
     assert "None" not in table.to_string()
-    sentence = ("Run B against run A, of 10 tier x mode pairs: slower on 9, faster on 0, no significant change on 0, "
+    sentence = ("Run B against run A, of 14 tier x mode pairs: slower on 13, faster on 0, no significant change on 0, "
                 "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
@@ -164,3 +164,19 @@ def test_unusable_results_db_is_an_error_message_not_a_traceback(db_path):
         assert not at.exception
         assert any("not a DuckDB database" in e.value for e in at.error), page
         assert not any("Traceback" in e.value for e in at.error)
+
+
+def test_published_reference_run_is_added_and_held_against_a_run_with_the_method_differences(seeded, db_path):
+    from benchcore import presets
+
+    at = compare(db_path)
+    at.button(key="add_published").click().run()
+    no_exceptions(at)
+    assert presets.PUBLISHED_ID in RunRepository(db_path).list_runs()["run_id"].tolist()
+    ours = seeded[0].run_id
+    at.multiselect(key="runs").set_value([presets.PUBLISHED_ID, ours]).run()
+    at.selectbox(key="run_a").set_value(presets.PUBLISHED_ID)
+    at.selectbox(key="run_b").set_value(ours).run()
+    no_exceptions(at)
+    assert any("Ratio of means" in m.value for m in at.markdown)
+    assert any("BEGIN + SELECT + ROLLBACK" in m.value.replace("\\", "") for m in at.markdown)

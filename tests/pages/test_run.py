@@ -26,7 +26,8 @@ def fill_small(at, tiers=("inprocess", "redis"), ops=150):
 def test_defaults_are_all_tiers_and_a_short_run(db_path):
     at = run_page()
     no_exceptions(at)
-    assert at.multiselect(key="tiers").value == ["postgres-orm", "postgres-raw", "redis", "memcached", "inprocess"]
+    assert at.multiselect(key="tiers").value == ["postgres-orm", "postgres-core", "postgres-raw", "redis", "memcached",
+                                                 "inprocess"]
     assert at.multiselect(key="modes").value == ["sync", "async"]
     assert at.number_input(key="ops").value == 2000
     assert at.number_input(key="trials").value == 5

@@ -9,12 +9,15 @@ def targets():
     return app().run().switch_page("pages/targets.py").run()
 
 
-def test_targets_lists_each_backend_with_version(db_path, postgres_url, redis_url, memcached_url, monkeypatch):
+def test_targets_lists_each_backend_with_version(db_path, postgres_url, redis_url, memcached_url, redis_cluster_url,
+                                                  monkeypatch):
     monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
+    if redis_cluster_url:
+        monkeypatch.setenv("BENCHCORE_REDIS_CLUSTER_URL", redis_cluster_url)
     at = targets()
     no_exceptions(at)
     table = at.dataframe[0].value.set_index("Backend")
-    assert list(table.index) == ["PostgreSQL", "Redis", "Memcached"]
+    assert list(table.index) == ["PostgreSQL", "Redis", "Memcached", "Redis Cluster"]
     assert table["Answers"].all()
     assert all(v for v in table["Version"])
     assert "BENCHCORE_POSTGRES_URL" in at.code[0].value
@@ -35,14 +38,18 @@ def test_password_never_shown_and_unreachable_explained(db_path, monkeypatch):
 
 
 def test_server_cpus_with_external_servers_says_they_are_not_re_pinned(db_path, postgres_url, redis_url,
-                                                                          memcached_url, monkeypatch):
+                                                                          memcached_url, redis_cluster_url,
+                                                                          monkeypatch):
     monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
     monkeypatch.setenv("BENCHCORE_SERVER_CPUS", "0")
+    if redis_cluster_url:
+        monkeypatch.setenv("BENCHCORE_REDIS_CLUSTER_URL", redis_cluster_url)
     at = targets()
     no_exceptions(at)
     table = at.dataframe[0].value.set_index("Backend")
     assert all("not pinned to CPUs 0" in note for note in table["CPU placement"])
-    assert any("never re-pinned" in i.value and "PostgreSQL, Redis, Memcached" in i.value for i in at.info)
+    labels = "PostgreSQL, Redis, Memcached, Redis Cluster"
+    assert any("never re-pinned" in i.value and labels in i.value for i in at.info)
     assert "BENCHCORE_SERVER_CPUS" in at.code[0].value
 
 

@@ -17,9 +17,9 @@ from benchcore.tiers.registry import TIERS
 
 
 def test_names_labels_and_lookup() -> None:
-    assert backends.NAMES == ("postgres", "redis", "memcached")
-    assert [backends.get(n).label for n in backends.NAMES] == ["PostgreSQL", "Redis", "Memcached"]
-    with pytest.raises(KeyError, match="unknown backend 'mysql'; valid: postgres, redis, memcached"):
+    assert backends.NAMES == ("postgres", "redis", "memcached", "redis-cluster")
+    assert [backends.get(n).label for n in backends.NAMES] == ["PostgreSQL", "Redis", "Memcached", "Redis Cluster"]
+    with pytest.raises(KeyError, match="unknown backend 'mysql'; valid: postgres, redis, memcached, redis-cluster"):
         backends.get("mysql")
 
 
@@ -75,16 +75,16 @@ def test_redis_unix_socket_endpoint() -> None:
 def test_the_embedded_package_offers_exactly_the_registered_backends() -> None:
     assert embedded.BACKENDS == backends.NAMES
     for name in backends.NAMES:
-        module = importlib.import_module(f"benchcore.servers.embedded.{name}")
+        module = importlib.import_module(f"benchcore.servers.embedded.{name.replace('-', '_')}")
         assert backends.get(name).label == module.NAME
         assert callable(module.start) and callable(module.unavailable_reason)
 
 
 def test_targets_follow_the_registry_order_and_refuse_unknown_backends() -> None:
     made = {n: Target(n, backends.get(n).default_url, ServerInfo(), True) for n in backends.NAMES}
-    targets = Targets(**made)
+    targets = Targets(**{n.replace("-", "_"): t for n, t in made.items()})
 
-    assert [f.name for f in fields(Targets)] == list(backends.NAMES)
+    assert [f.name for f in fields(Targets)] == [n.replace("-", "_") for n in backends.NAMES]
     assert [t.backend for t in targets] == list(backends.NAMES)
     assert [t.label for t in targets] == [backends.get(n).label for n in backends.NAMES]
     assert targets["redis"] is made["redis"]

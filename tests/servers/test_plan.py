@@ -28,11 +28,13 @@ URLS = {
     "postgres": f"postgresql://u:{SECRET}@db.example:5432/app",
     "redis": f"redis://:{SECRET}@cache.example:6379/0",
     "memcached": f"memcached://u:{SECRET}@cache.example:11211",
+    "redis-cluster": f"redis://:{SECRET}@cluster.example:7000/0",
 }
 SHOWN = {  # the same URLs as every message must show them
     "postgres": "postgresql://u:***@db.example:5432/app",
     "redis": "redis://:***@cache.example:6379/0",
     "memcached": "memcached://u:***@cache.example:11211",
+    "redis-cluster": "redis://:***@cluster.example:7000/0",
 }
 REFUSAL = 'OperationalError: password authentication failed for user "u"'
 OBSERVED = {

@@ -15,6 +15,7 @@ import pytest
 from benchcore.servers import backends, embedded
 from benchcore.servers import targets as services
 from benchcore.settings import Settings
+from benchcore.tiers.registry import TIER_NAMES
 from tests.conftest import TEST_PREFIX
 from tests.servers.embedded.helpers import (
     CLOSED,
@@ -29,7 +30,7 @@ from tests.servers.embedded.helpers import (
     wait_gone,
 )
 
-BACKENDS = ("postgres", "redis", "memcached")
+BACKENDS = backends.NAMES
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +71,8 @@ def test_explicit_url_that_does_not_answer_is_never_replaced(data_dir: Path) -> 
 
     for target in targets:
         assert not target.available
-        assert target.url == CLOSED[f"{target.backend}_url"]  # kept as given, not swapped for an embedded one
+        # kept as given, not swapped for an embedded one
+        assert target.url == CLOSED[backends.get(target.backend).settings_attr]
         assert "given explicitly" in target.reason and "127.0.0.1:1" in target.reason
         assert "closed-pw" not in target.reason
     assert targets.postgres.server.address == "postgresql://postgres:***@127.0.0.1:1/postgres"
@@ -82,23 +84,26 @@ def test_explicit_url_that_does_not_answer_is_never_replaced(data_dir: Path) -> 
 def test_explicit_url_that_answers_is_used_as_is(settings: Settings) -> None:
     explicit = Settings(
         postgres_url=settings.postgres_url, redis_url=settings.redis_url, memcached_url=settings.memcached_url,
-        data_dir=settings.data_dir, embedded="auto", explicit=frozenset(("postgres_url", "redis_url", "memcached_url")),
+        redis_cluster_url=settings.redis_cluster_url,
+        data_dir=settings.data_dir, embedded="auto",
+        explicit=frozenset(("postgres_url", "redis_url", "memcached_url", "redis_cluster_url")),
     )
     targets = services.resolve_targets(explicit)
 
     for target in targets:
         assert target.available and target.server.kind == "external", target
-        assert target.url == getattr(settings, f"{target.backend}_url")
+        assert target.url == getattr(settings, backends.get(target.backend).settings_attr)
         assert target.server.version[:1].isdigit(), target.server
     assert _pids() == {}
 
 
 def test_local_default_is_used_when_a_server_answers_there(settings: Settings) -> None:
     auto = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
-                    memcached_url=settings.memcached_url, data_dir=settings.data_dir, embedded="auto")
+                    memcached_url=settings.memcached_url,
+        redis_cluster_url=settings.redis_cluster_url, data_dir=settings.data_dir, embedded="auto")
     targets = services.resolve_targets(auto)
 
-    assert [t.server.kind for t in targets] == ["external"] * 3
+    assert [t.server.kind for t in targets] == ["external"] * len(BACKENDS)
     assert targets.apply(auto) == auto
     assert _pids() == {}
 
@@ -111,7 +116,8 @@ def test_a_server_that_accepts_but_never_replies_counts_as_not_answering(data_di
         silent.listen(16)
         port = silent.getsockname()[1]
         urls = {"postgres_url": f"postgresql://postgres:closed-pw@127.0.0.1:{port}/postgres",
-                "redis_url": f"redis://:closed-pw@127.0.0.1:{port}/0", "memcached_url": f"memcached://127.0.0.1:{port}"}
+                "redis_url": f"redis://:closed-pw@127.0.0.1:{port}/0", "memcached_url": f"memcached://127.0.0.1:{port}",
+                "redis_cluster_url": f"redis://:closed-pw@127.0.0.1:{port}/0"}
         targets = services.resolve_targets(closed_settings(data_dir, "auto", explicit=True, **urls))
         rows = services.probe_targets(closed_settings(data_dir, "auto", explicit=True, **urls))
 
@@ -137,7 +143,7 @@ def test_backends_are_resolved_and_probed_in_parallel(data_dir: Path, monkeypatc
 
     assert sorted(looked_at) == sorted(BACKENDS * 2)
     assert not any(t.available for t in targets) and all("no answer within 1 s" in t.reason for t in targets)
-    assert [r.kind for r in rows] == [services.KIND_UNAVAILABLE] * 3
+    assert [r.kind for r in rows] == [services.KIND_UNAVAILABLE] * len(BACKENDS)
 
 
 def test_auto_skips_a_local_server_that_answers_but_refuses_us(data_dir: Path, postgres_url: str) -> None:
@@ -157,12 +163,12 @@ def test_auto_falls_back_to_embedded_and_resolving_again_reuses_it(data_dir: Pat
     settings = closed_settings(data_dir, "auto")
     targets = services.resolve_targets(settings)
 
-    assert [t.server.kind for t in targets] == ["embedded"] * 3, [t.reason for t in targets]
+    assert [t.server.kind for t in targets] == ["embedded"] * len(BACKENDS), [t.reason for t in targets]
     started = _pids()
     applied = targets.apply(settings)
     assert applied.redis_url == targets.redis.url != settings.redis_url
     again = services.resolve_targets(applied)  # the runner may hand resolved settings back in
-    assert [t.server.kind for t in again] == ["embedded"] * 3
+    assert [t.server.kind for t in again] == ["embedded"] * len(BACKENDS)
     assert [t.url for t in again] == [t.url for t in targets]
     assert _pids() == started
 
@@ -173,13 +179,15 @@ def test_always_uses_embedded_servers_that_answer_real_queries_and_stop_cleanly(
     home_mode = os.stat(Path.home()).st_mode
     # explicit URLs to servers that answer: "always" still uses embedded ones
     always = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
-                      memcached_url=settings.memcached_url, data_dir=data_dir, embedded="always",
-                      explicit=frozenset(("postgres_url", "redis_url", "memcached_url")))
+                      memcached_url=settings.memcached_url,
+        redis_cluster_url=settings.redis_cluster_url, data_dir=data_dir, embedded="always",
+                      explicit=frozenset(("postgres_url", "redis_url", "memcached_url", "redis_cluster_url")))
     targets = services.resolve_targets(always)
 
     for target in targets:
         assert target.available and target.server.kind == "embedded", target.reason
-        assert "127.0.0.1:" in target.server.address and target.url != getattr(settings, f"{target.backend}_url")
+        assert "127.0.0.1:" in target.server.address
+        assert target.url != getattr(settings, backends.get(target.backend).settings_attr)
         print(f"\n{target.backend}: {target.server.version} {target.note}")
     assert targets.postgres.server.version.startswith("18.")
     assert targets.redis.server.version.startswith("6.2")
@@ -249,7 +257,7 @@ def test_each_embedded_server_starts_at_most_once_per_process(data_dir: Path) ->
     assert len(results) == 4
     assert len({tuple(t.url for t in targets) for targets in results}) == 1
     names = sorted(p.name() for p in server_children() if p.ppid() == os.getpid())
-    assert names == ["memcached", "postgres", "redis-server"]
+    assert names == ["memcached", "postgres", "redis-server", "redis-server", "redis-server", "redis-server"]
     # the resolving threads are gone, the servers are not (they were forked from the long-lived spawner)
     assert all(embedded.running(b) is not None for b in BACKENDS)
 
@@ -269,7 +277,8 @@ def test_server_cpus_pin_embedded_servers_and_the_note_says_so(data_dir: Path) -
 
 def test_external_servers_are_never_re_pinned_and_the_note_says_so(settings: Settings) -> None:
     external = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
-                        memcached_url=settings.memcached_url, data_dir=settings.data_dir, embedded="auto",
+                        memcached_url=settings.memcached_url,
+        redis_cluster_url=settings.redis_cluster_url, data_dir=settings.data_dir, embedded="auto",
                         server_cpus=(0,))
     targets = services.resolve_targets(external)
     rows = services.probe_targets(external)
@@ -281,7 +290,8 @@ def test_external_servers_are_never_re_pinned_and_the_note_says_so(settings: Set
     assert _pids() == {}
     # without server_cpus nothing is said about placement
     plain = Settings(postgres_url=settings.postgres_url, redis_url=settings.redis_url,
-                     memcached_url=settings.memcached_url, data_dir=settings.data_dir, embedded="auto")
+                     memcached_url=settings.memcached_url,
+        redis_cluster_url=settings.redis_cluster_url, data_dir=settings.data_dir, embedded="auto")
     assert all(t.note == "" for t in services.resolve_targets(plain))
     assert all(r.note == "" for r in services.probe_targets(plain))
 
@@ -304,7 +314,7 @@ def test_probe_starts_nothing_and_says_what_would_happen(data_dir: Path) -> None
 
     services.resolve_targets(closed_settings(data_dir, "auto"))
     after = services.probe_targets(closed_settings(data_dir, "auto"))
-    assert [(r.kind, r.reachable) for r in after] == [("embedded", True)] * 3
+    assert [(r.kind, r.reachable) for r in after] == [("embedded", True)] * len(BACKENDS)
     assert all(r.version and not r.error for r in after)
 
 
@@ -346,7 +356,8 @@ def test_missing_pgserver_package_makes_embedded_postgres_absent(data_dir: Path,
 
 
 def test_version_lookup_never_raises_and_never_leaks_a_password() -> None:
-    for backend, url in [*((b, CLOSED[f"{b}_url"]) for b in BACKENDS), ("postgres", "postgresql://u:closed-pw@[::1")]:
+    closed = [(b, CLOSED[backends.get(b).settings_attr]) for b in BACKENDS]
+    for backend, url in [*closed, ("postgres", "postgresql://u:closed-pw@[::1")]:
         version, error = services.server_version(backend, url, timeout=1)
         assert version == "" and error and "closed-pw" not in error
 
@@ -395,16 +406,17 @@ def test_cli_run_of_every_tier_on_embedded_servers_leaves_nothing_behind(data_di
     out = tmp_path / "run.json"
     env = {**os.environ, "BENCHCORE_DATA_DIR": str(data_dir), "BENCHCORE_EMBEDDED": "always",
            "BENCHCORE_POSTGRES_URL": CLOSED["postgres_url"], "BENCHCORE_REDIS_URL": CLOSED["redis_url"],
-           "BENCHCORE_MEMCACHED_URL": CLOSED["memcached_url"], "BENCHCORE_DB": str(tmp_path / "r.duckdb"),
+           "BENCHCORE_MEMCACHED_URL": CLOSED["memcached_url"],
+           "BENCHCORE_REDIS_CLUSTER_URL": CLOSED["redis_cluster_url"], "BENCHCORE_DB": str(tmp_path / "r.duckdb"),
            "PYTHONPATH": str(REPO)}
     # Only what this CLI process starts is watched: anything it leaves running is reparented to the subreaper.
     proc = run_reaping(
-        [sys.executable, "-m", "benchcore", "run", "--ops", "100", "--warmup", "20", "--trials", "1", "--keys", "200",
-         "--json", str(out)], env, timeout=180,
+        [sys.executable, "-m", "benchcore", "run", "--tiers", "all", "--ops", "100", "--warmup", "20", "--trials", "1",
+         "--keys", "200", "--json", str(out)], env, timeout=180,
     )
     assert proc.code == 0, proc.out + proc.err
     doc = json.loads(out.read_text())
-    assert doc["status"] == "complete" and len(doc["results"]) == 10
+    assert doc["status"] == "complete" and len(doc["results"]) == 2 * len(TIER_NAMES)
     for result in doc["results"]:
         assert result["status"] == "ok" and result["ops"] == 100
         if result["tier"] != "inprocess":

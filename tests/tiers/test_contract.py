@@ -16,7 +16,7 @@ from benchcore.settings import Settings
 from benchcore.tiers import dataset
 from benchcore.tiers.base import TierContext
 from benchcore.tiers.loader import load_tier
-from benchcore.tiers.registry import TIERS
+from benchcore.tiers.registry import TIERS, tier_info
 from benchcore.urls import redact
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 
@@ -29,9 +29,10 @@ DEAD = {
     "postgres_url": f"postgresql://bob:{SECRET}@127.0.0.1:1/x",
     "redis_url": f"redis://:{SECRET}@127.0.0.1:1/0",
     "memcached_url": f"memcached://bob:{SECRET}@127.0.0.1:1",
+    "redis_cluster_url": f"redis://:{SECRET}@127.0.0.1:1/0",
 }
 # The server(s) each tier needs, as settings fields (the in-process tier needs none: it falls back to generated rows).
-NEEDS = {t.name: tuple(f"{backend}_url" for backend in t.needs) for t in TIERS}
+NEEDS = {t.name: tuple(f"{backend.replace('-', '_')}_url" for backend in t.needs) for t in TIERS}
 
 
 def make_spec(**overrides: Any) -> RunSpec:
@@ -75,7 +76,7 @@ def test_class_shape(name: str, mode: str) -> None:
     cls = load_tier(name, mode)
     assert (cls.name, cls.mode) == (name, mode)
     assert cls.description and "\n" not in cls.description
-    assert cls.is_cache == (name in ("redis", "memcached", "inprocess"))
+    assert cls.is_cache == tier_info(name).is_cache
 
 
 @pytest.mark.parametrize(("name", "mode"), CASES, ids=IDS)

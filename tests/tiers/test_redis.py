@@ -53,7 +53,8 @@ def test_cold_deletes_exactly_our_keys_and_a_miss_fills_one(mode: str, settings:
 @pytest.mark.parametrize("mode", MODES)
 def test_hiredis_parser_is_used_and_described(mode: str, settings: Settings) -> None:
     cls = load_tier("redis", mode)
-    tier: Any = cls(prepared("redis", mode, settings))
+    ctx = prepared("redis", mode, settings, connection="held")  # a held connection has one parser to look at
+    tier: Any = cls(ctx)
     if mode == "sync":
         tier.open()
         parser = type(tier._client.connection._parser).__name__
@@ -69,4 +70,4 @@ def test_hiredis_parser_is_used_and_described(mode: str, settings: Settings) -> 
 
         parser = asyncio.run(run())
     assert PARSER == "hiredis" and "Hiredis" in parser  # requirements.txt pins hiredis
-    assert "hiredis" in cls.description
+    assert "hiredis" in cls.describe(ctx.spec)

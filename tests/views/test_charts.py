@@ -15,7 +15,9 @@ from benchcore.results.frames import SAMPLE_COLUMNS, SUMMARY_COLUMNS, build_fram
 from benchcore.views import charts
 
 # Rough p50s per tier, µs, so charts see the real 1000x spread.
-P50 = {"postgres-orm": 400.0, "postgres-raw": 180.0, "redis": 160.0, "memcached": 100.0, "inprocess": 0.4}
+P50 = {"postgres-orm": 400.0, "postgres-core": 300.0, "postgres-raw": 180.0, "redis": 160.0, "redis-cluster": 170.0,
+       "memcached": 100.0, "inprocess": 0.4}
+assert set(P50) == set(TIER_NAMES), "a new tier needs a plausible p50 here"
 
 
 def summaries(run_ids=("run-a",), tiers=TIER_NAMES, failed=()) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Embedded PostgreSQL, Redis and Memcached: started at most once per process, stopped on every exit path.
+"""Embedded PostgreSQL, Redis, Memcached and a 3-master Redis Cluster: started at most once per process, stopped on
+every exit path.
 
 Public API:
     unavailable_reason(backend) -> str | None   why no embedded server can be offered here (None = it can)
@@ -38,7 +39,7 @@ from benchcore.servers.embedded._process import (
 from benchcore.settings import Settings
 from benchcore.urls import redact
 
-BACKENDS: tuple[str, ...] = backends.NAMES  # each has a module of that name here
+BACKENDS: tuple[str, ...] = backends.NAMES  # each has a module of that name here ("-" spelt "_")
 
 __all__ = [
     "BACKENDS",
@@ -82,7 +83,7 @@ _running: dict[str, tuple[EmbeddedServer, Started]] = {}
 def _module(backend: str) -> ModuleType:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    return importlib.import_module(f"benchcore.servers.embedded.{backend}")
+    return importlib.import_module(f"benchcore.servers.embedded.{backend.replace('-', '_')}")
 
 
 def unavailable_reason(backend: str) -> str | None:

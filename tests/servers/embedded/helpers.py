@@ -23,6 +23,7 @@ CLOSED = {  # every default points at a closed port: nothing answers there
     "postgres_url": "postgresql://postgres:closed-pw@127.0.0.1:1/postgres",
     "redis_url": "redis://:closed-pw@127.0.0.1:1/0",
     "memcached_url": "memcached://127.0.0.1:1",
+    "redis_cluster_url": "redis://:closed-pw@127.0.0.1:1/0",
 }
 
 
