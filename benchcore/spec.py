@@ -26,6 +26,9 @@ MAX_RATE = 1_000_000.0  # reads per second, open loop
 MAX_DURATION_S = 3600.0
 ARRIVALS: tuple[str, ...] = ("uniform", "poisson")
 LATE_MS = 1.0  # an open-loop read that starts later than this after its intended time is late
+# Client processes per (tier, mode): past one, the workers are spread over that many processes (the GIL caps one
+# Python process at about one core); more than the machine has CPUs only adds contention.
+MAX_PROCESSES = 16
 # Timed reads per run (ops x trials x tiers x modes). Every sample is an int64 the run holds until it is saved
 # (8 bytes, plus an int64 index per cache miss), and saving briefly holds 17 more bytes per sample for DuckDB's
 # bulk load (the samples concatenated, their result ids, the miss flags): 50 M samples = 400 MB held (800 MB if
@@ -156,6 +159,9 @@ class RunSpec:
     arrival: str = "uniform"
     # Concurrency sweep: one result per (tier, mode, level) in one run; None: just `concurrency`.
     sweep: tuple[int, ...] | None = None
+    # The workers of each (tier, mode) spread over this many client processes (running/processes.py); 1: the
+    # run's worker process does every read itself. A level below it uses as many processes as it has workers.
+    processes: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -167,6 +173,7 @@ class RunSpec:
         _check_int("keys", self.keys, 1, MAX_KEYS)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        _check_int("processes", self.processes, 1, MAX_PROCESSES)
         if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
                 MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
             raise ConfigError(f"read timeout must be between {MIN_READ_TIMEOUT_S:g} and {MAX_READ_TIMEOUT_S:g} "

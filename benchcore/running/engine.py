@@ -66,7 +66,8 @@ class _Results:
         figures = stats.with_load(figures, cost, intended=intended if cost.target_rate else None,
                                   late=sum(o.late for o in outcomes) if cost.target_rate else None)
         result = TrialResult(trial=trial, samples=samples, miss_index=miss_index, intended=intended,
-                             series=per_second(samples, times, origin), stats=figures)
+                             series=per_second(samples, times, origin, intended if cost.target_rate else None),
+                             stats=figures)
         self.trials.append(result)
         self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]

@@ -37,18 +37,25 @@ def completion_times(samples: np.ndarray, ticks: np.ndarray, t0: int) -> np.ndar
     return times
 
 
-def per_second(samples: np.ndarray, times: np.ndarray, origin: int) -> tuple[Second, ...]:
-    """reads, p50 and p99 of the reads that finished in each whole second after origin (the run's start)."""
+def per_second(samples: np.ndarray, times: np.ndarray, origin: int,
+               intended: np.ndarray | None = None) -> tuple[Second, ...]:
+    """reads, p50, p99 and max of the reads that finished in each whole second after origin (the run's start)
+    and, given each read's latency from its intended start (open loop, same order), that latency's p99: an
+    open loop catches up after a stall within the second, so its service times hide it and these show it."""
     if samples.size == 0:
         return ()
     seconds = ((times - origin) // NS).astype(np.int64)
     order = np.argsort(seconds, kind="stable")
     seconds, values = seconds[order], samples[order]
+    wanted = intended[order] if intended is not None and intended.size == samples.size else None
     bounds = np.flatnonzero(np.diff(seconds)) + 1
+    parts = np.split(wanted, bounds) if wanted is not None else [None] * (bounds.size + 1)
     out = []
-    for part_s, part in zip(np.split(seconds, bounds), np.split(values, bounds), strict=True):
+    for part_s, part, late in zip(np.split(seconds, bounds), np.split(values, bounds), parts, strict=True):
         p50, p99 = np.percentile(part, (50.0, 99.0)) / 1000.0
-        out.append(Second(second=int(part_s[0]), reads=int(part.size), p50_us=float(p50), p99_us=float(p99)))
+        out.append(Second(second=int(part_s[0]), reads=int(part.size), p50_us=float(p50), p99_us=float(p99),
+                          max_us=int(part.max()) / 1000.0,
+                          intended_p99_us=None if late is None else float(np.percentile(late, 99.0)) / 1000.0))
     return tuple(out)
 
 
