@@ -19,6 +19,7 @@ from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialR
 from benchcore.results import stats
 from benchcore.running.drivers import Driver, driver_for, plans
 from benchcore.running.loops import CLOSED, OPEN, Clock, LoopEnv, Outcome, error_text
+from benchcore.running.processes import ProcessDriver, ProcessGroup, RemoteFailure
 from benchcore.running.progress import Reporter
 from benchcore.running.timeline import completion_times, per_second
 from benchcore.running.workloads import make_keys, make_schedule
@@ -85,8 +86,9 @@ class TierSession:
                  unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
                  reporter: Reporter, cancel: Any, watchdog: Any = None, concurrency: int | None = None,
                  origin: int = 0, on_trial: Callable[[TierSession, TrialResult], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, group: ProcessGroup | None = None) -> None:
         self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
+        self.group = group  # client processes that make the reads (spec.processes > 1), or None: this process
         self.concurrency = concurrency or spec.concurrency
         self.origin = origin  # the run's start on `clock`: per-second series count from it
         self.server = server
@@ -129,7 +131,7 @@ class TierSession:
         ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, available=self.available)
         cls.prepare(ctx)
         self.server = cls.server_info(ctx, self.server)
-        self._driver = driver_for(self.mode, self.env.clock)
+        self._driver = self.group.driver(self.mode) if self.group is not None else driver_for(self.mode, self.env.clock)
         self._workers = self._driver.open_workers(cls, ctx, self.concurrency)
         if self.spec.warmup:
             self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)
@@ -162,7 +164,8 @@ class TierSession:
         meter = stats.CostMeter(target_rate=spec.rate)
         outcomes, wall = self._driver.phase(self._workers, plans(keys, len(self._workers), starts), self.model,
                                             self.env, lead_ns=0 if starts is None else OPEN_LEAD_NS)
-        cost = meter.stop(wall)
+        # With client processes, their CPU time is the client's too.
+        cost = meter.stop(wall, self._driver.client_cpu_ns if isinstance(self._driver, ProcessDriver) else 0)
         result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin)
         if self.on_trial is not None:
             self.on_trial(self, result)
@@ -190,7 +193,7 @@ class TierSession:
             step()
         except Cancelled:
             self.results.cancelled = True
-        except Unavailable as exc:
+        except (Unavailable, RemoteFailure) as exc:
             self.results.error = self.results.error or str(exc)
         except Exception as exc:  # a failing tier never loses the rest of the run
             self.results.error = self.results.error or error_text(exc, self.settings.scrub)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult, TrialResult
 from benchcore.running.engine import TierLoader, TierSession
 from benchcore.running.loops import Clock, measure_timer_overhead
+from benchcore.running.processes import ProcessGroup
 from benchcore.running.progress import ProgressFn, Reporter
 from benchcore.running.watchdog import Watchdog
 from benchcore.settings import Settings
@@ -78,14 +79,14 @@ def run_benchmark(
     tier_loader: TierLoader = load_tier,
     resolve: Resolver = resolve_servers,
     environment: EnvironmentFn = _environment,
-    on_trial: Callable[[str, str, TrialResult], None] | None = None,
+    on_trial: Callable[[str, str, int, TrialResult], None] | None = None,
     on_result: Callable[[TierResult], None] | None = None,
     on_start: Callable[[float, list[int] | None], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Run:
     """Measure every requested (tier, mode); never raises because a tier failed.
 
-    on_start(timer overhead ns, client CPU affinity), on_trial(tier, mode, trial) after each trial and
+    on_start(timer overhead ns, client CPU affinity), on_trial(tier, mode, concurrency, trial) after each trial and
     on_result(result) after each (tier, mode) let a caller keep what is finished as it finishes (the worker
     process streams them to its parent, so a worker that has to be killed loses only its current trial).
     """
@@ -100,7 +101,8 @@ def run_benchmark(
         reporter = Reporter(on_progress, spec.estimate.reads, spec.trials)
         origin = clock()  # per-second series count from here
         results: list[TierResult] = []
-        with Watchdog(spec.read_timeout_s, cancel) as watchdog:
+        group = ProcessGroup(spec.processes, spec.read_timeout_s) if spec.processes > 1 else None
+        with Watchdog(spec.read_timeout_s, cancel) as watchdog, group or contextlib.nullcontext():
             # A sweep measures one level at a time (every (tier, mode) of a level interleaved): at 64 connections
             # per (tier, mode), all levels open at once would exceed a server's connection limit.
             for level in spec.levels:
@@ -114,7 +116,8 @@ def run_benchmark(
                             name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
                             available=available, loader=tier_loader, clock=clock, reporter=reporter,
                             cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
-                            on_trial=None if on_trial is None else (lambda s, t: on_trial(s.name, s.mode, t))))
+                            group=group, on_trial=None if on_trial is None
+                            else (lambda s, t: on_trial(s.name, s.mode, s.concurrency, t))))
                 results += _run_sessions(sessions, spec, interleaved(spec), on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
