@@ -366,7 +366,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     slower = comparison.slower
     if slower:
         err.write(f"benchcore: B is significantly slower than A on {len(slower)} tier x mode pair(s): "
-                  + ", ".join(f"{p.tier} ({p.mode}) {p.ratio:.2f}x" for p in slower) + "\n")
+                  + ", ".join(f"{p.where} ({p.mode}) {p.ratio:.2f}x" for p in slower) + "\n")
         return EXIT_TIER_FAILED
     return EXIT_OK
 

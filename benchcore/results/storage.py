@@ -503,11 +503,13 @@ class RunRepository:
             rows = con.execute(sql, params).fetchall() if con is not None else []
         return frames.build_frame(rows, frames.SUMMARY_COLUMNS)
 
-    def samples(self, run_ids: str | Sequence[str], tier: str | None = None, mode: str | None = None) -> pd.DataFrame:
+    def samples(self, run_ids: str | Sequence[str], tier: str | None = None, mode: str | None = None,
+                intended: bool = False) -> pd.DataFrame:
         """Raw latencies (frames.SAMPLE_COLUMNS) of the given runs, optionally one tier and/or mode.
 
         Runs oldest first; within a run, results in run order and samples in measured order.
-        Unknown run ids contribute no rows.
+        Unknown run ids contribute no rows. intended: latency_ns is each read's latency from its intended start
+        (open-loop trials only; the others contribute no rows).
         """
         ids = _ids(run_ids) or []
         keys: list[tuple[str, str, str, int, int]] = []
@@ -536,9 +538,11 @@ class RunRepository:
                 fetched.update(_sample_arrays(con, result_ids))
         misses: list[np.ndarray | None] = []
         for run_id, result_id, t, m, c, trial in rows:
+            latencies, miss_index, recorded, wanted = fetched[result_id]
+            if intended and wanted.size != latencies.size:
+                continue
             keys.append((run_id, t, m, c, trial))
-            latencies, miss_index, recorded, _ = fetched[result_id]
-            arrays.append(latencies)
+            arrays.append(wanted if intended else latencies)
             misses.append(miss_index if recorded else None)
         return frames.samples_from_parts(keys, arrays, misses)
 

@@ -54,7 +54,8 @@ def test_run_small_benchmark_shows_tables_charts_and_saves(db_path, redis_url):
         assert row["samples (reads)"] == 300 and row["errors (reads)"] == 0
         assert "None" not in table.to_string()
     specs = charts_of(at)
-    assert len(specs) == 2
+    titles = [s.get("title") for s in specs]
+    assert titles[2:] == ["latency by percentile", "reads per second"] and len(specs) == 4
     assert any(s["encoding"]["x"]["scale"]["type"] == "log" for s in specs if "encoding" in s)
     runs = RunRepository(db_path).list_runs()
     assert runs["label"].tolist() == ["apptest"]
