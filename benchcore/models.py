@@ -137,9 +137,9 @@ class Stats:
 
 @dataclass(frozen=True)
 class Second:
-    """One second of a run (counted from its start): reads that finished in it, their p50, p99 and slowest
-    service time and, open loop, the p99 of their latency from the intended start (None otherwise, and for runs
-    stored before schema version 5)."""
+    """One second of a run (counted from its start): reads of one trial that finished in it, their p50, p99 and
+    slowest service time, their rate over the part of the second the trial was running, and, open loop, the p99 of
+    their latency from the intended start (None otherwise, and for runs stored before schema version 5)."""
 
     second: int
     reads: int
@@ -147,6 +147,7 @@ class Second:
     p99_us: float
     max_us: float | None = None
     intended_p99_us: float | None = None
+    reads_per_s: float | None = None
 
 
 @dataclass(frozen=True)

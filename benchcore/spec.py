@@ -85,14 +85,15 @@ def _check_cpus(cpus: object) -> tuple[int, ...]:
 class SampleEstimate:
     """How many timed reads a run makes and how much memory their samples take."""
 
-    ops: int
+    ops: int  # per trial (and level)
     trials: int
     tiers: int
     modes: int
+    levels: int = 1  # concurrency levels of a sweep
 
     @property
     def reads(self) -> int:
-        return self.ops * self.trials * self.tiers * self.modes
+        return self.ops * self.trials * self.tiers * self.modes * self.levels
 
     @property
     def megabytes(self) -> float:
@@ -104,17 +105,18 @@ class SampleEstimate:
 
     def describe(self) -> str:
         """'60,000 timed reads (5 tiers x 2 modes x 3 trials x 2,000 reads), 0.5 MB of samples'."""
+        levels = f" x {self.levels} concurrency levels" if self.levels != 1 else ""
         return (f"{self.reads:,} timed reads ({self.tiers} tier{'s' * (self.tiers != 1)} x {self.modes} "
-                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)} x {self.ops:,} "
-                f"reads), {self.megabytes:,.1f} MB of samples")
+                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)}{levels} x "
+                f"{self.ops:,} reads), {self.megabytes:,.1f} MB of samples")
 
     def refusal(self) -> str:
         return (f"this run would make {self.describe()}; the cap is {MAX_SAMPLES:,} timed reads "
                 f"({MAX_SAMPLES * SAMPLE_BYTES / 1e6:,.0f} MB) per run: lower ops, trials, tiers or modes")
 
 
-def estimate_samples(ops: int, trials: int, tiers: int, modes: int) -> SampleEstimate:
-    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes)
+def estimate_samples(ops: int, trials: int, tiers: int, modes: int, levels: int = 1) -> SampleEstimate:
+    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes, levels=levels)
 
 
 def check_label(label: object) -> None:
@@ -238,7 +240,7 @@ class RunSpec:
 
     @property
     def estimate(self) -> SampleEstimate:
-        return estimate_samples(self.ops_per_trial * len(self.levels), self.trials, len(self.tiers), len(self.modes))
+        return estimate_samples(self.ops_per_trial, self.trials, len(self.tiers), len(self.modes), len(self.levels))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -16,7 +16,7 @@ from benchcore.results import frames
 from benchcore.views import loadcharts, loadtables
 from pages import _common as ui
 
-METRICS = {"reads": "reads/s", "p50_us": "p50", "p99_us": "p99", "max_us": "slowest read",
+METRICS = {"reads_per_s": "reads/s", "p50_us": "p50", "p99_us": "p99", "max_us": "slowest read",
            "intended_p99_us": "p99 from the intended start"}
 
 

@@ -47,23 +47,24 @@ def form() -> RunSpec | None:
                     help="closed loop: each worker starts its next read when one ends; open loop: reads start on a "
                          "schedule at a target rate, and each is also timed from its intended start; sweep: one run "
                          "at each concurrency level")
-    c2, c3, c4, c5, c6 = st.columns(5)
+    c2, c3, c4, *c5, c6 = st.columns(4 if load == SWEEP else 5)
     ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",
                           help="timed reads per tier, mode and trial")
     warmup = c3.number_input("Warmup reads", 0, MAX_WARMUP, DEFAULTS.warmup, step=100, key="warmup",
                              help="untimed reads before the first trial: open connections, warm caches")
     trials = c4.number_input("Trials", 1, MAX_TRIALS, DEFAULTS.trials, key="trials",
                              help="repeat the timed phase; the spread between trials tells noise from change")
-    levels: list[int] = []
     concurrency = DEFAULTS.concurrency
-    if load == SWEEP:
-        levels = c5.multiselect("Concurrency levels", SWEEP_CHOICES, default=SWEEP_DEFAULT, key="levels",
-                                help="one result per tier, mode and level; each level's tiers and modes interleaved")
-    else:
-        concurrency = c5.number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
-                                      help="sync: threads, async: tasks; each has its own connection")
+    if c5:
+        concurrency = c5[0].number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
+                                         help="sync: threads, async: tasks; each has its own connection")
     keys = c6.number_input("Keys", 1, MAX_KEYS, DEFAULTS.keys, step=1000, key="keys",
                            help="distinct user ids read (and seeded)")
+    levels: list[int] = []
+    if load == SWEEP:
+        levels = st.multiselect("Concurrency levels", SWEEP_CHOICES, default=SWEEP_DEFAULT, key="levels",
+                                help="one result per tier, mode and level; each level's tiers and modes interleaved, "
+                                     "one level after another")
     rate, duration, arrival = None, None, DEFAULTS.arrival
     if load == OPEN:
         o1, o2, o3 = st.columns(3)
@@ -94,7 +95,7 @@ def form() -> RunSpec | None:
                                          "Python process is limited by its GIL to about one core")
 
     per_trial = max(1, round(float(rate) * float(duration))) if rate and duration else int(ops)
-    estimate = estimate_samples(per_trial * max(1, len(levels)), int(trials), len(tiers), len(modes))
+    estimate = estimate_samples(per_trial, int(trials), len(tiers), len(modes), max(1, len(levels)))
     over_cap = estimate.over_cap
     st.caption(f"Over the cap: {estimate.refusal()}" if over_cap else f"This run makes {estimate.describe()}.")
     running = ui.registry().running()

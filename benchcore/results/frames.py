@@ -97,6 +97,7 @@ SERIES_FRAME_COLUMNS: dict[str, str] = {
     "p99_us": FLOAT,
     "max_us": FLOAT,  # NaN for runs stored before schema version 5
     "intended_p99_us": FLOAT,  # open loop only
+    "reads_per_s": FLOAT,  # reads over the part of the second the trial covered (older runs: NaN)
 }
 
 RUN_COLUMNS: dict[str, str] = {
@@ -213,7 +214,8 @@ def series_frame(runs: Iterable[Run]) -> pd.DataFrame:
     """Every trial's per-second figures (SERIES_FRAME_COLUMNS) of the given runs."""
     nan = float("nan")
     rows = [(run.run_id, r.tier, r.mode, int(r.concurrency), int(t.trial), s.second, s.reads, s.p50_us, s.p99_us,
-             nan if s.max_us is None else s.max_us, nan if s.intended_p99_us is None else s.intended_p99_us)
+             nan if s.max_us is None else s.max_us, nan if s.intended_p99_us is None else s.intended_p99_us,
+             nan if s.reads_per_s is None else s.reads_per_s)
             for run in runs for r in run.results for t in r.trials for s in t.series]
     return build_frame(rows, SERIES_FRAME_COLUMNS)
 

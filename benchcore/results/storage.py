@@ -312,7 +312,7 @@ class RunRepository:
         self._insert_series(con, sample_ids, sample_trials)
 
     def _insert_series(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
-        rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us, s.max_us, s.intended_p99_us)
+        rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us, s.max_us, s.intended_p99_us, s.reads_per_s)
                 for rid, t in zip(ids, trials, strict=True) for s in t.series]
         if not rows:
             return
@@ -630,10 +630,11 @@ def _series(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, 
     rows = con.execute(f"SELECT {', '.join(schema.SERIES_COLUMNS)} FROM series WHERE result_id BETWEEN ? AND ? "
                        "ORDER BY result_id, second", [min(result_ids), max(result_ids)]).fetchall()
     out: dict[int, list[Second]] = {}
-    for rid, second, reads, p50, p99, slowest, intended_p99 in rows:
+    for rid, second, reads, p50, p99, slowest, intended_p99, rate in rows:
         out.setdefault(rid, []).append(Second(int(second), int(reads), float(p50), float(p99),
                                               None if slowest is None else float(slowest),
-                                              None if intended_p99 is None else float(intended_p99)))
+                                              None if intended_p99 is None else float(intended_p99),
+                                              None if rate is None else float(rate)))
     return {rid: tuple(values) for rid, values in out.items()}
 
 

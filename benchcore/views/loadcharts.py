@@ -43,9 +43,9 @@ SERVICE, INTENDED = "service time", "from intended start"
 MARK_COLOR = "#d62728"
 Color = Literal["tier", "run"]
 _CONCURRENCY = alt.Scale(type="log", base=2)
-_METRICS = {"reads": "reads per second", "p50_us": "p50 (µs, log scale)", "p99_us": "p99 (µs, log scale)",
+_METRICS = {"reads_per_s": "reads per second", "p50_us": "p50 (µs, log scale)", "p99_us": "p99 (µs, log scale)",
             "max_us": "slowest read (µs, log scale)", "intended_p99_us": "p99 from the intended start (µs, log)"}
-_SERIES_TITLES = {"reads": "reads per second", "p50_us": "p50 of each second", "p99_us": "p99 of each second",
+_SERIES_TITLES = {"reads_per_s": "reads per second", "p50_us": "p50 of each second", "p99_us": "p99 of each second",
                   "max_us": "slowest read of each second",
                   "intended_p99_us": "p99 from the intended start, each second"}
 
@@ -62,9 +62,22 @@ def _x_concurrency(levels: list[int]) -> alt.X:
                  axis=alt.Axis(values=levels, format="d", grid=True))
 
 
+def _named(df: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
+    """df with a display name per run ("run") and its rank ("run_rank": oldest first, so a run keeps its colour
+    from chart to chart): by start time when the frame has it, else by the order of `names` (the Compare page
+    builds them from the listing, newest first)."""
+    df = _with_run_names(df, names)
+    if "started_at" in df.columns:
+        ranks = {r: i for i, r in enumerate(df.sort_values("started_at")["run_id"].astype(str).drop_duplicates())}
+    else:
+        ranks = {r: i for i, r in enumerate(reversed(list(names or {})))}
+    df["run_rank"] = df["run_id"].astype(str).map(lambda r: ranks.get(r, len(ranks)))
+    return df
+
+
 def _series_color(df: pd.DataFrame, color: Color) -> alt.Color:
     if color == "run":
-        runs = list(dict.fromkeys(df["run"]))
+        runs = list(dict.fromkeys(df.sort_values("run_rank")["run"]))
         return alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS))
     return alt.Color("tier:N", sort=_tier_order(df["tier"]), title="tier", scale=TIER_COLORS)
 
@@ -78,7 +91,7 @@ def _sweep_frame(summaries: pd.DataFrame, color: Color, names: Mapping[str, str]
     if df.empty:
         return df
     if color == "run":
-        df = _with_run_names(df, names)
+        df = _named(df, names)
     df["line"] = df["tier"].astype(str) + " · " + df["mode"].astype(str) + (
         " · " + df["run"] if color == "run" else "")
     df["client_cores"] = df["client_cpu_us_per_read"] * df["ops_per_sec"] / 1e6
@@ -137,7 +150,7 @@ def sweep_latency(summaries: pd.DataFrame, color: Color = "tier", names: Mapping
     if _too_few_levels(df):
         return _empty("a sweep needs two or more concurrency levels measured")
     levels = sorted(int(c) for c in df["concurrency"].unique())
-    keep = ["tier", "mode", "concurrency", "line", *(["run"] if color == "run" else [])]
+    keep = ["tier", "mode", "concurrency", "line", *(["run", "run_rank"] if color == "run" else [])]
     long = df.melt(id_vars=keep, value_vars=["p50_us", "p99_us"], var_name="percentile", value_name="latency_us")
     long["percentile"] = long["percentile"].map({"p50_us": "p50", "p99_us": "p99"})
     long["series"] = long["line"] + " · " + long["percentile"]
@@ -204,22 +217,25 @@ def sweep_cpu(summaries: pd.DataFrame) -> AnyChart:
 # ---- per-second time series -----------------------------------------------------------------------------
 
 
-def time_series(series: pd.DataFrame, metric: str = "reads", color: Color = "tier",
+def time_series(series: pd.DataFrame, metric: str = "reads_per_s", color: Color = "tier",
                 names: Mapping[str, str] | None = None) -> AnyChart:
-    """One figure per second of the run (reads, p50_us, p99_us, max_us or intended_p99_us): a line per trial of
-    each tier (or run) and mode, so a stall, a GC pause or a restart shows in the second it happened."""
+    """One figure per second of the run (reads_per_s, p50_us, p99_us, max_us or intended_p99_us): a line per
+    trial of each tier (or run) and mode, so a stall, a GC pause or a restart shows in the second it happened.
+    Runs stored before reads_per_s existed chart their reads in each second instead."""
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(_METRICS)}")
+    if not series.empty:
+        series = series.assign(reads_per_s=series["reads_per_s"].fillna(series["reads"].astype(float)))
     df = series.dropna(subset=[metric]) if not series.empty else series
     if df.empty:
-        return _empty("no per-second figures stored for this run" if metric in ("reads", "p50_us", "p99_us")
+        return _empty("no per-second figures stored for this run" if metric in ("reads_per_s", "p50_us", "p99_us")
                       else f"no '{_SERIES_TITLES[metric]}' figures: runs stored since schema version 5 have them "
                            "(the intended-start p99 only for open-loop runs)")
-    df = _with_run_names(df, names) if color == "run" else df.copy()
+    df = _named(df, names) if color == "run" else df.copy()
     df["line"] = (df["tier"].astype(str) + " · " + df["mode"].astype(str) + " · C" + df["concurrency"].astype(str)
                   + " · trial " + df["trial"].astype(str) + (" · " + df["run"] if color == "run" else ""))
     y = alt.Y(f"{metric}:Q", title=_METRICS[metric],
-              scale=alt.Scale(type="linear" if metric == "reads" else "log"))
+              scale=alt.Scale(type="linear" if metric == "reads_per_s" else "log"))
     return (
         alt.Chart(df)
         .mark_line(point=alt.OverlayMarkDef(size=18))
@@ -227,7 +243,8 @@ def time_series(series: pd.DataFrame, metric: str = "reads", color: Color = "tie
                 strokeDash=_mode_dash(), detail="line:N",
                 tooltip=[*([alt.Tooltip("run:N")] if color == "run" else []), "tier:N", "mode:N",
                          alt.Tooltip("concurrency:Q"), alt.Tooltip("trial:Q"), alt.Tooltip("second:Q"),
-                         alt.Tooltip("reads:Q", title="reads", format=","),
+                         alt.Tooltip("reads:Q", title="reads in the second", format=","),
+                         alt.Tooltip("reads_per_s:Q", title="reads/s", format=",.0f"),
                          alt.Tooltip("p50_us:Q", title="p50 µs", format=",.1f"),
                          alt.Tooltip("p99_us:Q", title="p99 µs", format=",.1f"),
                          alt.Tooltip("max_us:Q", title="slowest µs", format=",.1f"),
@@ -280,7 +297,7 @@ def percentile_plot(points: pd.DataFrame, color: Color = "tier", names: Mapping[
     if points.empty:
         return _empty(f"too few samples for a percentile plot (at least {MIN_PERCENTILE_SAMPLES} reads per "
                       "tier and mode)")
-    df = _with_run_names(points, names) if color == "run" else points.copy()
+    df = _named(points, names) if color == "run" else points.copy()
     if len(df) > MAX_TOTAL_POINTS:  # thin every series alike, keeping its last (highest) point
         step = int(np.ceil(len(df) / MAX_TOTAL_POINTS))
         keys = [c for c in ("run", "tier", "mode", "kind") if c in df.columns]
@@ -298,7 +315,7 @@ def percentile_plot(points: pd.DataFrame, color: Color = "tier", names: Mapping[
         .mark_line()
         .encode(
             x=alt.X("inverse:Q", title="percentile (log scale: each step is a tenth of the remaining reads)",
-                    scale=alt.Scale(type="log", domain=[2, max(ticks[-1], 10.0)]),
+                    scale=alt.Scale(type="log", domain=[2, max(float(df["inverse"].max()), 10.0)]),
                     axis=alt.Axis(values=ticks, labelExpr="format(100 - 100 / datum.value, '.6~f') + ' %'",
                                   grid=True)),
             y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")),

@@ -100,7 +100,8 @@ FROZEN[4] = {
 FROZEN[5] = {
     "tables": {
         **FROZEN[4]["tables"],
-        "series": [*FROZEN[4]["tables"]["series"], ("max_us", "DOUBLE", NULL), ("intended_p99_us", "DOUBLE", NULL)],
+        "series": [*FROZEN[4]["tables"]["series"], ("max_us", "DOUBLE", NULL), ("intended_p99_us", "DOUBLE", NULL),
+                   ("reads_per_s", "DOUBLE", NULL)],
     },
     "views": FROZEN[4]["views"],
     "keys": FROZEN[4]["keys"],
