@@ -24,6 +24,10 @@ from benchcore.settings import Settings
 from benchcore.tiers.loader import load_tier
 from benchcore.tiers.registry import tier_info
 
+# Connections a level may hold open at once when its (tier, mode) pairs are interleaved: every tier holds one
+# PostgreSQL connection per worker (the cache tiers for their misses), and PostgreSQL's default max_connections
+# is 100. A level above it runs its (tier, mode) pairs back to back, each holding only its own workers.
+MAX_HELD_CONNECTIONS = 64
 Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
 Resolver = Callable[[Settings], Resolved]
 EnvironmentFn = Callable[[dict[str, ServerInfo], list[int] | None, float], Environment]
@@ -118,7 +122,9 @@ def run_benchmark(
                             cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
                             group=group, on_trial=None if on_trial is None
                             else (lambda s, t: on_trial(s.name, s.mode, s.concurrency, t))))
-                results += _run_sessions(sessions, spec, interleaved(spec), on_result)
+                held = len(sessions) * level
+                round_robin = interleaved(spec) and (len(sessions) == 1 or held <= MAX_HELD_CONNECTIONS)
+                results += _run_sessions(sessions, spec, round_robin, on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),
@@ -127,7 +133,8 @@ def run_benchmark(
 
 def interleaved(spec: RunSpec) -> bool:
     """Trials round-robin across (tier, mode) unless asked otherwise, or the caches start cold: then each
-    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache."""
+    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache. (A level
+    whose pairs would hold more than MAX_HELD_CONNECTIONS connections at once also runs them back to back.)"""
     return spec.interleave and not spec.cold
 
 
