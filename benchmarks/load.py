@@ -62,6 +62,7 @@ FULL_LEVELS = (1, 2, 4, 8, 16, 32, 64)
 QUICK_LEVELS = (1, 4, 16)
 STALL_MS = 200
 TOOL_TIMEOUT_S = 300
+NATIVE_MIN_OPS = 10_000  # a native tool's rate over fewer requests is mostly its start-up
 
 
 def _spec(args: Any, **kw: Any) -> RunSpec:
@@ -329,11 +330,12 @@ def sweep(s: Settings, args: Any) -> dict[str, Any]:
     if not args.no_native:
         if shutil.which("redis-benchmark"):
             native.copy_redis_keys(s, args.key_prefix, args.table, args.keys)
+        requests = max(args.ops, NATIVE_MIN_OPS)
         for level in args.levels:
             if shutil.which("redis-benchmark"):
-                ceilings[("redis", level)] = redis_benchmark(s, args, level, args.ops)["ops_per_sec"]
+                ceilings[("redis", level)] = redis_benchmark(s, args, level, requests)["ops_per_sec"]
             if shutil.which("pgbench"):
-                ceilings[("postgres-raw", level)] = pgbench_tps(s, args, level, args.ops)
+                ceilings[("postgres-raw", level)] = pgbench_tps(s, args, level, requests)
     points = figures.points_of_run(run)
     knees = figures.knees(points, args.processes)
     at_knee = {(k.point.tier, k.point.mode): k for k in knees}
