@@ -62,7 +62,7 @@ FULL_LEVELS = (1, 2, 4, 8, 16, 32, 64)
 QUICK_LEVELS = (1, 4, 16)
 STALL_MS = 200
 TOOL_TIMEOUT_S = 300
-NATIVE_MIN_OPS = 10_000  # a native tool's rate over fewer requests is mostly its start-up
+NATIVE_MIN_OPS = 10_000  # a native tool's rate over fewer requests is mostly its start-up (--quick: 2,000)
 
 
 def _spec(args: Any, **kw: Any) -> RunSpec:
@@ -330,7 +330,7 @@ def sweep(s: Settings, args: Any) -> dict[str, Any]:
     if not args.no_native:
         if shutil.which("redis-benchmark"):
             native.copy_redis_keys(s, args.key_prefix, args.table, args.keys)
-        requests = max(args.ops, NATIVE_MIN_OPS)
+        requests = max(args.ops, 2_000 if args.quick else NATIVE_MIN_OPS)
         for level in args.levels:
             if shutil.which("redis-benchmark"):
                 ceilings[("redis", level)] = redis_benchmark(s, args, level, requests)["ops_per_sec"]
