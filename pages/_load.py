@@ -39,7 +39,7 @@ def sweep_results(summary: pd.DataFrame, processes: int) -> None:
     })
 
 
-def sweep_charts(summary: pd.DataFrame) -> None:
+def sweep_charts(summary: pd.DataFrame, processes: int = 1) -> None:
     st.subheader("Throughput vs concurrency")
     st.caption("Reads per second at each level, sync (solid) and async (dashed); a red ring marks where async "
                "overtakes sync by more than 5 %.")
@@ -54,7 +54,7 @@ def sweep_charts(summary: pd.DataFrame) -> None:
     st.caption("The client's CPU time per read (lines) and the machine's CPU use (squares). When the client's "
                "cores (CPU per read x reads/s) reach one per client process, the Python client is the limit, not "
                "the server: try more client processes (Advanced).")
-    ui.altair(loadcharts.sweep_cpu(summary))
+    ui.altair(loadcharts.sweep_cpu(summary, processes))
 
 
 def open_loop_results(summary: pd.DataFrame) -> None:

@@ -175,7 +175,7 @@ def results(job: BenchmarkJob) -> None:
     ui.descriptions(summary)
     _load.open_loop_results(summary)
     if run.spec.sweep is not None:
-        _load.sweep_charts(summary)
+        _load.sweep_charts(summary, run.spec.processes)
     else:  # one result per tier and mode: the summary charts (a sweep's levels would pile up on one row)
         st.subheader("Latency per tier")
         st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "

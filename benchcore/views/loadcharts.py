@@ -193,9 +193,10 @@ def sweep_knee(summaries: pd.DataFrame, color: Color = "tier", names: Mapping[st
                                          title="the knee: throughput vs p99 (red ring: the knee of each tier x mode)")
 
 
-def sweep_cpu(summaries: pd.DataFrame) -> AnyChart:
+def sweep_cpu(summaries: pd.DataFrame, processes: int = 1) -> AnyChart:
     """Client CPU per read (lines, left axis, log) and the machine's CPU % (squares, right axis) against
-    concurrency: where the client's cores reach one per process, the Python client is the limit."""
+    concurrency: where the client's cores reach one per process, the Python client is the limit, and the knee of
+    each such tier x mode says so on the chart."""
     df = _sweep_frame(summaries, "tier", None)
     df = df.dropna(subset=["client_cpu_us_per_read"]) if not df.empty else df
     if _too_few_levels(df):
@@ -210,7 +211,15 @@ def sweep_cpu(summaries: pd.DataFrame) -> AnyChart:
     machine = alt.Chart(df).mark_point(shape="square", size=50, opacity=0.6, filled=True).encode(
         x=x, y=alt.Y("machine_cpu_pct:Q", title="machine CPU % (squares)", scale=alt.Scale(domain=[0, 100])),
         color=_series_color(df, "tier"), tooltip=tip)
-    return alt.layer(cpu, machine).resolve_scale(y="independent").properties(
+    bound = [k for k in load.knees(load.points_of_records(df.to_dict("records")), processes) if k.limit == "client"]
+    said = pd.DataFrame([{"concurrency": k.point.concurrency, "client_cpu_us_per_read": k.point.client_cpu_us_per_read,
+                          "label": f"{k.point.tier} ({k.point.mode}): here the Python client is the limit"}
+                         for k in bound], columns=["concurrency", "client_cpu_us_per_read", "label"])
+    layers: list[alt.Chart] = [cpu]
+    if not said.empty:
+        layers.append(alt.Chart(said).mark_text(align="left", dx=8, dy=-8, color=MARK_COLOR).encode(
+            x="concurrency:Q", y="client_cpu_us_per_read:Q", text="label:N"))
+    return alt.layer(alt.layer(*layers), machine).resolve_scale(y="independent").properties(
         autosize=FIT_WIDTH, height=300, title="client CPU per read and the machine's CPU use vs concurrency")
 
 
