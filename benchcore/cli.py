@@ -1,4 +1,4 @@
-"""`python -m benchcore run|runs|show|compare|targets`: the headless face of the engine.
+"""`python -m benchcore run|sweep|runs|show|compare|targets`: the headless face of the engine.
 
 Exit codes: 0 every requested tier completed; 1 the run finished but a tier failed (or the run
 could not be saved); 2 bad input; 130 cancelled with Ctrl-C (what was measured is saved as partial).
@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from benchcore import preflight, presets, text
 from benchcore.errors import BenchError, ConfigError
-from benchcore.models import DISTRIBUTIONS, MAX_CONCURRENCY, MAX_OPS, TIER_NAMES, Progress, Run, RunSpec
+from benchcore.models import (
+    ARRIVALS,
+    DISTRIBUTIONS,
+    MAX_CONCURRENCY,
+    MAX_OPS,
+    MAX_PROCESSES,
+    TIER_NAMES,
+    Progress,
+    Run,
+    RunSpec,
+)
 from benchcore.results.compare import MIN_EFFECT
 from benchcore.servers.backends import BACKENDS
 from benchcore.settings import EMBEDDED_CHOICES, Settings
@@ -68,7 +78,22 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
 
 
+def _rate(text: str) -> float:
+    try:
+        return float(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of reads per second") from None
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in text.replace(" ", "").split(",") if c)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers, e.g. 1,2,4,8") from None
+
+
 DEFAULTS = RunSpec()
+SWEEP_LEVELS = "1,2,4,8,16,32,64"
 
 
 def _percent(text: str) -> float:
@@ -111,36 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark and save it")
-    run.add_argument("--tiers", default=",".join(DEFAULTS.tiers),
-                     help=f"a comma list of {','.join(TIER_NAMES)}, or all (default: {','.join(DEFAULTS.tiers)})")
-    run.add_argument("--modes", default="sync,async", help="sync, async or both (default both)")
-    run.add_argument("--ops", type=_positive_int, default=2000, help=f"timed reads per trial (1..{MAX_OPS:,})")
-    run.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
     run.add_argument("--concurrency", type=_positive_int, default=1,
                      help=f"threads (sync) or tasks (async), each with its own connection (1..{MAX_CONCURRENCY})")
-    run.add_argument("--trials", type=_positive_int, default=DEFAULTS.trials,
-                     help=f"timed phases per tier and mode, interleaved across tiers (default {DEFAULTS.trials}); "
-                          "the p50 is the median of the trials' p50s, with a 95%% CI")
-    run.add_argument("--sequential", action="store_true",
-                     help="run each tier and mode's trials back to back instead of round-robin")
-    run.add_argument("--read-timeout", type=_seconds, default=DEFAULTS.read_timeout_s,
-                     help="a read without an answer for this long fails its tier "
-                          f"(default {DEFAULTS.read_timeout_s:g} s)")
-    run.add_argument("--keys", type=_positive_int, default=10_000, help="rows seeded and keys read")
-    run.add_argument("--distribution", choices=DISTRIBUTIONS, default="uniform")
-    run.add_argument("--seed", type=_positive_int, default=1)
-    run.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
-    run.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
-    run.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
-    _add_path_flags(run)
-    run.add_argument("--label", default="")
-    run.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
-    run.add_argument("--key-prefix", default="benchcore",
-                     help="Redis/Memcached keys are <prefix>:<table>:user:<id>; no other key is touched")
-    run.add_argument("--db", help="results database (default results.duckdb or BENCHCORE_DB)")
-    run.add_argument("--json", dest="json_path", help="also write the run as JSON to this path")
-    run.add_argument("--no-save", action="store_true", help="do not store the run")
-    _add_target_flags(run)
+    _add_run_flags(run)
+
+    sweep = sub.add_parser("sweep", help="one run measuring every tier and mode at each concurrency level")
+    sweep.add_argument("--concurrency", type=_levels, default=_levels(SWEEP_LEVELS),
+                       help=f"the levels, a comma list (default {SWEEP_LEVELS}); each level's tiers and modes are "
+                            "interleaved, one level after another")
+    _add_run_flags(sweep)
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
     runs.add_argument("--db")
@@ -185,6 +189,47 @@ def _given(args: argparse.Namespace) -> set[str]:
     given |= {field for flag, field in (("--raw-sync-driver", "sync_driver"), ("--raw-async-driver", "async_driver"))
               if any(a == flag or a.startswith(flag + "=") for a in argv)}
     return given
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags run and sweep share (everything but --concurrency)."""
+    p.add_argument("--tiers", default=",".join(DEFAULTS.tiers),
+                   help=f"a comma list of {','.join(TIER_NAMES)}, or all (default: {','.join(DEFAULTS.tiers)})")
+    p.add_argument("--modes", default="sync,async", help="sync, async or both (default both)")
+    p.add_argument("--ops", type=_positive_int, default=2000, help=f"timed reads per trial (1..{MAX_OPS:,})")
+    p.add_argument("--warmup", type=_positive_int, default=200, help="untimed reads before the trials")
+    p.add_argument("--trials", type=_positive_int, default=DEFAULTS.trials,
+                   help=f"timed phases per tier and mode, interleaved across tiers (default {DEFAULTS.trials}); "
+                        "the p50 is the median of the trials' p50s, with a 95%% CI")
+    p.add_argument("--sequential", action="store_true",
+                   help="run each tier and mode's trials back to back instead of round-robin")
+    p.add_argument("--read-timeout", type=_seconds, default=DEFAULTS.read_timeout_s,
+                   help="a read without an answer for this long fails its tier "
+                        f"(default {DEFAULTS.read_timeout_s:g} s)")
+    p.add_argument("--keys", type=_positive_int, default=10_000, help="rows seeded and keys read")
+    p.add_argument("--distribution", choices=DISTRIBUTIONS, default="uniform")
+    p.add_argument("--seed", type=_positive_int, default=1)
+    p.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
+    p.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
+    p.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
+    _add_path_flags(p)
+    p.add_argument("--rate", type=_rate, help="open loop: this many reads per second across all workers, each "
+                   "measured from its intended start too (default: closed loop, the next read when one ends)")
+    p.add_argument("--duration", type=_seconds, help="open loop: seconds per trial (reads = rate x duration; "
+                   "without it, --ops reads at --rate)")
+    p.add_argument("--arrival", choices=ARRIVALS, default=DEFAULTS.arrival,
+                   help="open loop: evenly spaced reads or a Poisson process (default uniform)")
+    p.add_argument("--processes", type=_positive_int, default=DEFAULTS.processes,
+                   help=f"spread each tier and mode's workers over this many client processes (1..{MAX_PROCESSES}; "
+                        "one Python process is limited by its GIL)")
+    p.add_argument("--label", default="")
+    p.add_argument("--table", default="benchcore_users", help="the only table benchcore creates and reads")
+    p.add_argument("--key-prefix", default="benchcore",
+                   help="Redis/Memcached keys are <prefix>:<table>:user:<id>; no other key is touched")
+    p.add_argument("--db", help="results database (default results.duckdb or BENCHCORE_DB)")
+    p.add_argument("--json", dest="json_path", help="also write the run as JSON to this path")
+    p.add_argument("--no-save", action="store_true", help="do not store the run")
+    _add_target_flags(p)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -251,17 +296,30 @@ def _ensure_published(settings: Settings, err: TextIO) -> None:
         err.write(f"benchcore: the published reference run could not be stored: {settings.scrub(str(exc))}\n")
 
 
-def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from benchcore.running.process import run_in_worker
-
-    spec = presets.apply(args.preset, RunSpec(
-        tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup,
-        concurrency=args.concurrency, trials=args.trials, keys=args.keys,
-        distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
+def _spec(args: argparse.Namespace, **load: Any) -> RunSpec:
+    """The RunSpec the flags ask for (a --preset fills in what was not given)."""
+    return presets.apply(args.preset, RunSpec(
+        tiers=args.tiers, modes=args.modes, ops=args.ops, warmup=args.warmup, trials=args.trials,
+        keys=args.keys, distribution=args.distribution, seed=args.seed, cold=args.cold, label=args.label,
         table=args.table, key_prefix=args.key_prefix, cache_capacity=args.cache_capacity,
         cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential,
+        rate=args.rate, duration_s=args.duration, arrival=args.arrival, processes=args.processes,
         connection=args.connection, serializer=args.serializer, value_bytes=args.value_bytes, loop=args.loop,
-        sync_driver=args.sync_driver, async_driver=args.async_driver), given=_given(args))
+        sync_driver=args.sync_driver, async_driver=args.async_driver, **load), given=_given(args))
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _execute(_spec(args, concurrency=args.concurrency), args, out, err)
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _execute(_spec(args, sweep=args.concurrency), args, out, err)
+
+
+def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run spec in a worker process, print its tables, save it, write its JSON; the exit code."""
+    from benchcore.running.process import run_in_worker
+
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
@@ -375,7 +433,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     slower = comparison.slower
     if slower:
         err.write(f"benchcore: B is significantly slower than A on {len(slower)} tier x mode pair(s): "
-                  + ", ".join(f"{p.tier} ({p.mode}) {p.ratio:.2f}x" for p in slower) + "\n")
+                  + ", ".join(f"{p.where} ({p.mode}) {p.ratio:.2f}x" for p in slower) + "\n")
         return EXIT_TIER_FAILED
     return EXIT_OK
 
@@ -426,8 +484,8 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "targets": cmd_targets,
-            "export": cmd_export, "import": cmd_import}
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare,
+            "targets": cmd_targets, "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -18,6 +18,7 @@ from benchcore.spec import (  # re-exported: what a run is made of, in one impor
     MAX_KEYS,
     MAX_LABEL,
     MAX_OPS,
+    MAX_PROCESSES,
     MAX_RATE,
     MAX_READ_TIMEOUT_S,
     MAX_SAMPLES,
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_KEYS",
     "MAX_LABEL",
     "MAX_OPS",
+    "MAX_PROCESSES",
     "MAX_RATE",
     "MAX_READ_TIMEOUT_S",
     "MAX_SAMPLES",
@@ -135,12 +137,17 @@ class Stats:
 
 @dataclass(frozen=True)
 class Second:
-    """One second of a run (counted from its start): reads that finished in it, their p50 and p99."""
+    """One second of a run (counted from its start): reads of one trial that finished in it, their p50, p99 and
+    slowest service time, their rate over the part of the second the trial was running, and, open loop, the p99 of
+    their latency from the intended start (None otherwise, and for runs stored before schema version 5)."""
 
     second: int
     reads: int
     p50_us: float
     p99_us: float
+    max_us: float | None = None
+    intended_p99_us: float | None = None
+    reads_per_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ MAX_RATE = 1_000_000.0  # reads per second, open loop
 MAX_DURATION_S = 3600.0
 ARRIVALS: tuple[str, ...] = ("uniform", "poisson")
 LATE_MS = 1.0  # an open-loop read that starts later than this after its intended time is late
+# Client processes per (tier, mode): past one, the workers are spread over that many processes (the GIL caps one
+# Python process at about one core); more than the machine has CPUs only adds contention.
+MAX_PROCESSES = 16
 # Timed reads per run (ops x trials x tiers x modes). Every sample is an int64 the run holds until it is saved
 # (8 bytes, plus an int64 index per cache miss), and saving briefly holds 17 more bytes per sample for DuckDB's
 # bulk load (the samples concatenated, their result ids, the miss flags): 50 M samples = 400 MB held (800 MB if
@@ -92,14 +95,15 @@ def _check_cpus(cpus: object) -> tuple[int, ...]:
 class SampleEstimate:
     """How many timed reads a run makes and how much memory their samples take."""
 
-    ops: int
+    ops: int  # per trial (and level)
     trials: int
     tiers: int
     modes: int
+    levels: int = 1  # concurrency levels of a sweep
 
     @property
     def reads(self) -> int:
-        return self.ops * self.trials * self.tiers * self.modes
+        return self.ops * self.trials * self.tiers * self.modes * self.levels
 
     @property
     def megabytes(self) -> float:
@@ -111,17 +115,18 @@ class SampleEstimate:
 
     def describe(self) -> str:
         """'60,000 timed reads (5 tiers x 2 modes x 3 trials x 2,000 reads), 0.5 MB of samples'."""
+        levels = f" x {self.levels} concurrency levels" if self.levels != 1 else ""
         return (f"{self.reads:,} timed reads ({self.tiers} tier{'s' * (self.tiers != 1)} x {self.modes} "
-                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)} x {self.ops:,} "
-                f"reads), {self.megabytes:,.1f} MB of samples")
+                f"mode{'s' * (self.modes != 1)} x {self.trials} trial{'s' * (self.trials != 1)}{levels} x "
+                f"{self.ops:,} reads), {self.megabytes:,.1f} MB of samples")
 
     def refusal(self) -> str:
         return (f"this run would make {self.describe()}; the cap is {MAX_SAMPLES:,} timed reads "
                 f"({MAX_SAMPLES * SAMPLE_BYTES / 1e6:,.0f} MB) per run: lower ops, trials, tiers or modes")
 
 
-def estimate_samples(ops: int, trials: int, tiers: int, modes: int) -> SampleEstimate:
-    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes)
+def estimate_samples(ops: int, trials: int, tiers: int, modes: int, levels: int = 1) -> SampleEstimate:
+    return SampleEstimate(ops=ops, trials=trials, tiers=tiers, modes=modes, levels=levels)
 
 
 def check_label(label: object) -> None:
@@ -173,6 +178,9 @@ class RunSpec:
     sync_driver: str = "psycopg2"  # the raw PostgreSQL tier and cache misses, sync mode
     async_driver: str = "asyncpg"  # the same, async mode
     preset: str = ""  # the preset the run was made from ("" = none), for the record
+    # The workers of each (tier, mode) spread over this many client processes (running/processes.py); 1: the
+    # run's worker process does every read itself. A level below it uses as many processes as it has workers.
+    processes: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -184,6 +192,7 @@ class RunSpec:
         _check_int("keys", self.keys, 1, MAX_KEYS)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        _check_int("processes", self.processes, 1, MAX_PROCESSES)
         if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
                 MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
             raise ConfigError(f"read timeout must be between {MIN_READ_TIMEOUT_S:g} and {MAX_READ_TIMEOUT_S:g} "
@@ -263,7 +272,7 @@ class RunSpec:
 
     @property
     def estimate(self) -> SampleEstimate:
-        return estimate_samples(self.ops_per_trial * len(self.levels), self.trials, len(self.tiers), len(self.modes))
+        return estimate_samples(self.ops_per_trial, self.trials, len(self.tiers), len(self.modes), len(self.levels))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

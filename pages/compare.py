@@ -15,6 +15,7 @@ from benchcore.results.compare import MIN_TRIALS, compare_runs, method_name
 from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.views import charts, presentation
 from pages import _common as ui
+from pages import _load
 
 ui.require_navigation()
 
@@ -90,7 +91,8 @@ def delta(selected: list[str], runs: pd.DataFrame, names: dict[str, str]) -> Non
 def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.DataFrame,
                names: dict[str, str]) -> None:
     tiers = [t for t in TIER_NAMES if t in set(summaries["tier"])] or list(TIER_NAMES)
-    side, sva, dist, trend = st.tabs(["Per tier", "Sync vs async", "Distribution", "Trend over time"])
+    side, sva, dist, trend, *load = st.tabs(["Per tier", "Sync vs async", "Distribution", "Trend over time",
+                                             "Per second", "Percentiles", "Sweep"])
     with side:
         st.caption("Each selected run per tier. Dot = p50 (median of the trial p50s), dark bar = its 95% CI over "
                    "trials, line to the tick = p50..p99; a red ring marks an unstable p50. Log scale.")
@@ -106,6 +108,7 @@ def chart_tabs(selected: list[str], summaries: pd.DataFrame, all_summaries: pd.D
         tier_t = st.selectbox("Tier", list(TIER_NAMES), index=list(TIER_NAMES).index(tiers[0]), key="trend_tier")
         st.caption("Every stored run, not just the selected ones.")
         ui.altair(charts.tier_trend(all_summaries, tier_t))
+    _load.compare_load_tabs(load, selected, summaries, names, tiers)
 
 
 def downloads(selected: list[str], summaries: pd.DataFrame) -> None:

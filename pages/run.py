@@ -8,11 +8,15 @@ import streamlit as st
 from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import (
+    ARRIVALS,
     DISTRIBUTIONS,
     MAX_CONCURRENCY,
+    MAX_DURATION_S,
     MAX_KEYS,
     MAX_LABEL,
     MAX_OPS,
+    MAX_PROCESSES,
+    MAX_RATE,
     MAX_TRIALS,
     MAX_WARMUP,
     MODES,
@@ -34,11 +38,15 @@ from benchcore.spec import (
 )
 from benchcore.views import charts, ladder, presentation
 from pages import _common as ui
+from pages import _load
 
 ui.require_navigation()
 
 POLL_S = 0.5
 DEFAULTS = RunSpec()
+CLOSED, OPEN, SWEEP = "Closed loop", "Open loop (target rate)", "Concurrency sweep"
+SWEEP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+SWEEP_DEFAULT = [1, 2, 4, 8, 16]
 
 
 def read_path_inputs() -> dict[str, object]:
@@ -64,17 +72,37 @@ def form() -> RunSpec | None:
     t1, t2 = st.columns([3, 1])
     tiers = t1.multiselect("Storage tiers", TIER_NAMES, default=list(DEFAULTS.tiers), key="tiers")
     modes = t2.multiselect("Modes", MODES, default=list(MODES), key="modes")
-    c2, c3, c4, c5, c6 = st.columns(5)
+    load = st.radio("Load", (CLOSED, OPEN, SWEEP), horizontal=True, key="load",
+                    help="closed loop: each worker starts its next read when one ends; open loop: reads start on a "
+                         "schedule at a target rate, and each is also timed from its intended start; sweep: one run "
+                         "at each concurrency level")
+    c2, c3, c4, *c5, c6 = st.columns(4 if load == SWEEP else 5)
     ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",
                           help="timed reads per tier, mode and trial")
     warmup = c3.number_input("Warmup reads", 0, MAX_WARMUP, DEFAULTS.warmup, step=100, key="warmup",
                              help="untimed reads before the first trial: open connections, warm caches")
     trials = c4.number_input("Trials", 1, MAX_TRIALS, DEFAULTS.trials, key="trials",
                              help="repeat the timed phase; the spread between trials tells noise from change")
-    concurrency = c5.number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
-                                  help="sync: threads, async: tasks; each has its own connection")
+    concurrency = DEFAULTS.concurrency
+    if c5:
+        concurrency = c5[0].number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
+                                         help="sync: threads, async: tasks; each has its own connection")
     keys = c6.number_input("Keys", 1, MAX_KEYS, DEFAULTS.keys, step=1000, key="keys",
                            help="distinct user ids read (and seeded)")
+    levels: list[int] = []
+    if load == SWEEP:
+        levels = st.multiselect("Concurrency levels", SWEEP_CHOICES, default=SWEEP_DEFAULT, key="levels",
+                                help="one result per tier, mode and level; each level's tiers and modes interleaved, "
+                                     "one level after another")
+    rate, duration, arrival = None, None, DEFAULTS.arrival
+    if load == OPEN:
+        o1, o2, o3 = st.columns(3)
+        rate = o1.number_input("Target rate (reads/s)", 1.0, MAX_RATE, 1000.0, step=500.0, key="rate",
+                               help="reads per second across all workers of a tier and mode")
+        duration = o2.number_input("Duration per trial (s)", 0.0, MAX_DURATION_S, 5.0, step=1.0, key="duration",
+                                   help="0: 'Reads per trial' reads at the rate") or None
+        arrival = o3.selectbox("Arrivals", ARRIVALS, key="arrival",
+                               help="uniform: evenly spaced; poisson: independent arrivals, as real users make")
     label = st.text_input("Label (optional)", "", max_chars=MAX_LABEL, key="label",
                           placeholder="e.g. baseline, after pgbouncer, redis 7.4")
     with st.expander("Advanced"):
@@ -92,8 +120,12 @@ def form() -> RunSpec | None:
                               help="empty = not pinned. Client and server on the same or on different CPUs "
                                    "changes loopback latency 2-3x on small machines (README: CPU placement)")
         path = read_path_inputs()
+        processes = st.number_input("Client processes", 1, MAX_PROCESSES, DEFAULTS.processes, key="processes",
+                                    help="spread each tier and mode's workers over this many processes: one "
+                                         "Python process is limited by its GIL to about one core")
 
-    estimate = estimate_samples(int(ops), int(trials), len(tiers), len(modes))
+    per_trial = max(1, round(float(rate) * float(duration))) if rate and duration else int(ops)
+    estimate = estimate_samples(per_trial, int(trials), len(tiers), len(modes), max(1, len(levels)))
     over_cap = estimate.over_cap
     st.caption(f"Over the cap: {estimate.refusal()}" if over_cap else f"This run makes {estimate.describe()}.")
     running = ui.registry().running()
@@ -111,7 +143,10 @@ def form() -> RunSpec | None:
         return RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
                        trials=int(trials), concurrency=int(concurrency), keys=int(keys),
                        distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
-                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None, **path)
+                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None,
+                       rate=None if rate is None else float(rate), duration_s=None if duration is None
+                       else float(duration), arrival=str(arrival), processes=int(processes),
+                       sweep=tuple(int(c) for c in levels) if load == SWEEP else None, **path)
     except ConfigError as exc:
         st.error(str(exc))
         return None
@@ -141,8 +176,10 @@ def _progress(job: BenchmarkJob) -> None:
 
 
 def describe(spec: RunSpec) -> str:
-    return (f"{spec.ops:,} reads x {spec.trials} trial(s) per tier and mode after {spec.warmup:,} warmup reads; "
-            f"concurrency {spec.concurrency}; {spec.keys:,} keys, {spec.distribution}"
+    from benchcore.views.report import load_words
+
+    return (f"{spec.ops_per_trial:,} reads x {spec.trials} trial(s) per tier and mode after {spec.warmup:,} warmup "
+            f"reads; {load_words(spec)}; {spec.keys:,} keys, {spec.distribution}"
             + ("; cold caches" if spec.cold else ""))
 
 
@@ -167,18 +204,28 @@ def results(job: BenchmarkJob) -> None:
     for tier, mode, reason in presentation.failed_tiers(summary):
         st.warning(f"**{tier}** ({mode}) did not run: {ui.plain(reason)}")
     st.subheader("Results")
-    ui.results_tables(summary, run.spec.modes, run.environment)
+    if run.spec.sweep is not None:
+        _load.sweep_results(summary, run.spec.processes)
+    else:
+        ui.results_tables(summary, run.spec.modes, run.environment)
     ui.descriptions(summary)
-    st.subheader("Latency per tier")
-    st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "
-               "Dot = p50 (median of the trial p50s), dark bar = its 95% CI over trials, line to the tick = "
-               "p50..p99; a red ring marks an unstable p50.")
-    ui.altair(charts.latency_by_tier(summary))
-    st.subheader("Latency distribution")
-    st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = stalls.")
-    points = job.distribution
-    ui.altair(charts.latency_distribution(points=points) if points is not None
-              else charts.latency_distribution(frames.samples_frame(run)))
+    _load.open_loop_results(summary)
+    if run.spec.sweep is not None:
+        _load.sweep_charts(summary, run.spec.processes)
+    else:  # one result per tier and mode: the summary charts (a sweep's levels would pile up on one row)
+        st.subheader("Latency per tier")
+        st.caption("Log scale: the in-process cache is about 1000x faster than a database round trip. "
+                   "Dot = p50 (median of the trial p50s), dark bar = its 95% CI over trials, line to the tick = "
+                   "p50..p99; a red ring marks an unstable p50.")
+        ui.altair(charts.latency_by_tier(summary))
+        st.subheader("Latency distribution")
+        st.caption("Fraction of reads at or below each latency (ECDF). Steep = consistent; a long right tail = "
+                   "stalls.")
+        points = job.distribution
+        ui.altair(charts.latency_distribution(points=points) if points is not None
+                  else charts.latency_distribution(frames.samples_frame(run)))
+    _load.percentiles(job.percentiles, run)
+    _load.time_series(frames.series_frame([run]), open_loop=run.spec.rate is not None)
     access_ladder(summary, run.spec.connection)
     if job.saved and not job.save_note:
         st.download_button("Download this run's bundle", lambda: bundles.to_bytes(ui.repository().get_run(run.run_id),

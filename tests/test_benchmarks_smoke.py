@@ -191,3 +191,29 @@ def test_native_saves_the_round_nearest_the_medians() -> None:
     ratios = {("redis", "sync"): [1.0, 2.0, 9.0], ("postgres-raw", "sync"): [3.0, 2.1, 2.0]}
     assert native.closest_round(ratios) == 1  # medians 2.0 and 2.1: round 2 has both
     assert native.closest_round({("redis", "sync"): [5.0]}) == 0
+
+
+@pytest.mark.skipif(not (shutil.which("redis-benchmark") and shutil.which("pgbench") and shutil.which("redis-server")),
+                    reason="redis-benchmark, pgbench and redis-server are needed for every section")
+def test_load_reports_every_done_when(servers: None, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import load
+
+    doc = load.main(["--quick", "--duration", "2", "--rate", "500", "--ops", "200", "--levels", "1,2", "--keys",
+                     "100", "--out", str(tmp_path / "load.json"), *SMALL])
+    assert json.loads((tmp_path / "load.json").read_text())["format"] == load.FORMAT
+    assert doc["open"]["target_rate"] == 500.0 and doc["open"]["reads"] == 1000
+    assert isinstance(doc["open"]["within_2_pct"], bool)
+    stall = doc["stall"]
+    assert stall["stall_second"] is not None and sum(s["reads"] for s in stall["series"]) == 2000
+    assert stall["intended_p999_us"] >= 100_000  # a 200 ms pause shows from the intended start, whatever the noise
+    clients = {r["client"] for r in doc["processes"]["rows"]}
+    assert clients == {"sync x1", "sync x2", "async x1", "async x2", "redis-benchmark"}
+    assert "of redis-benchmark" in doc["processes"]["verdict"]
+    sweep = doc["sweep"]
+    assert {(r["tier"], r["mode"], r["concurrency"]) for r in sweep["rows"]} == {
+        (t, m, c) for t in ("postgres-raw", "redis", "memcached") for m in ("sync", "async") for c in (1, 2)}
+    assert len(sweep["knees"]) == 6 and not sweep["failed"]
+    assert all(r["native_ops_per_sec"] for r in sweep["rows"] if r["tier"] != "memcached")
+    out = capsys.readouterr().out
+    for heading in ("## 1. Open loop", "## 2. A 200 ms stall", "## 3. Past one Python process", "## 4. The sweep"):
+        assert heading in out

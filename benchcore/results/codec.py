@@ -120,12 +120,19 @@ def intended_key(result_index: int, trial_index: int) -> str:
 
 
 def series_to_list(series: Sequence[Second]) -> list[dict[str, Any]]:
-    return [{"second": s.second, "reads": s.reads, "p50_us": s.p50_us, "p99_us": s.p99_us} for s in series]
+    return [{"second": s.second, "reads": s.reads, "p50_us": s.p50_us, "p99_us": s.p99_us, "max_us": s.max_us,
+             "intended_p99_us": s.intended_p99_us, "reads_per_s": s.reads_per_s} for s in series]
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def series_from_list(values: Iterable[Mapping[str, Any]] | None) -> tuple[Second, ...]:
     return tuple(Second(second=int(v["second"]), reads=int(v["reads"]), p50_us=float(v["p50_us"]),
-                        p99_us=float(v["p99_us"])) for v in values or ())
+                        p99_us=float(v["p99_us"]), max_us=_optional(v.get("max_us")),
+                        intended_p99_us=_optional(v.get("intended_p99_us")),
+                        reads_per_s=_optional(v.get("reads_per_s"))) for v in values or ())
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,12 @@ class PairComparison:
     ratio: float | None = None  # B/A of the medians of the trial p50s
     p_value: float | None = None
     test: str | None = None  # EXACT, PERMUTATION or NORMAL
+    concurrency: int | None = None  # set when either run is a sweep: pairs are then per level
+
+    @property
+    def where(self) -> str:
+        """'redis', or 'redis at C=8' in a sweep comparison."""
+        return self.tier if self.concurrency is None else f"{self.tier} at C={self.concurrency}"
 
     @property
     def compared(self) -> bool:
@@ -188,44 +194,52 @@ def _unavailable(a: Side, b: Side) -> str | None:
     return ", ".join(why) or None
 
 
-def compare_means(tier: str, mode: str, a: Side, b: Side) -> PairComparison:
+def compare_means(tier: str, mode: str, a: Side, b: Side, concurrency: int | None = None) -> PairComparison:
     """Against a reference run (a published table of means): B/A of the means, and no verdict."""
     if a.status == "ok" and b.status == "ok" and a.mean_us and b.mean_us:
-        return PairComparison(tier, mode, MEANS_ONLY, a, b, b.mean_us / a.mean_us)
+        return PairComparison(tier, mode, MEANS_ONLY, a, b, b.mean_us / a.mean_us, concurrency=concurrency)
     why = [f"{side.status if side.status != 'ok' else NOT_MEASURED} in {name}" for name, side in (("A", a), ("B", b))
            if side.status != "ok" or not side.mean_us]
-    return PairComparison(tier, mode, ", ".join(why), a, b)
+    return PairComparison(tier, mode, ", ".join(why), a, b, concurrency=concurrency)
 
 
 def compare_pair(tier: str, mode: str, a: Side, b: Side, alpha: float = ALPHA,
-                 min_effect: float = MIN_EFFECT) -> PairComparison:
+                 min_effect: float = MIN_EFFECT, concurrency: int | None = None) -> PairComparison:
     if (why := _unavailable(a, b)) is not None:
-        return PairComparison(tier, mode, why, a, b)
+        return PairComparison(tier, mode, why, a, b, concurrency=concurrency)
     verdict, ratio, p, test = decide(a.trial_p50s_us, b.trial_p50s_us, alpha, min_effect)
     if ratio is None and a.p50_us and b.p50_us:  # no trials stored: the pooled figures still give a ratio
         ratio = b.p50_us / a.p50_us
-    return PairComparison(tier, mode, verdict, a, b, ratio, p, test)
+    return PairComparison(tier, mode, verdict, a, b, ratio, p, test, concurrency)
 
 
-def _pair_key(key: tuple[str, str]) -> tuple[int, str, int]:
-    tier, mode = key
-    return tier_order(tier), tier, MODES.index(mode) if mode in MODES else len(MODES)
+def _pair_key(key: tuple[str, str, int | None]) -> tuple[int, int, str, int]:
+    tier, mode, level = key
+    return level or 0, tier_order(tier), tier, MODES.index(mode) if mode in MODES else len(MODES)
 
 
 def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> Comparison:
-    """Every tier x mode measured (or attempted) in either run, in registry order; warnings and notes."""
-    by_a = {(r.tier, r.mode): r for r in run_a.results}
-    by_b = {(r.tier, r.mode): r for r in run_b.results}
+    """Every tier x mode measured (or attempted) in either run, in registry order; warnings and notes. When
+    either run is a concurrency sweep, every (tier, mode, level) is a pair of its own."""
+    per_level = run_a.spec.sweep is not None or run_b.spec.sweep is not None
+
+    def key(r: TierResult) -> tuple[str, str, int | None]:
+        return r.tier, r.mode, int(r.concurrency) if per_level else None
+
+    by_a = {key(r): r for r in run_a.results}
+    by_b = {key(r): r for r in run_b.results}
     keys = sorted(set(by_a) | set(by_b), key=_pair_key)
     reference = [r for r in (run_a, run_b) if REFERENCE_KEY in r.environment.extra]
     if reference:
-        pairs = tuple(compare_means(t, m, side_of(by_a.get((t, m))), side_of(by_b.get((t, m)))) for t, m in keys)
+        pairs = tuple(compare_means(t, m, side_of(by_a.get((t, m, c))), side_of(by_b.get((t, m, c))), c)
+                      for t, m, c in keys)
         notes = [f"Run {r.run_id} is a reference run ({r.environment.extra[REFERENCE_KEY]}): B/A is the ratio of the "
                  "means, and no test is possible." for r in reference]
         return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
                           tuple(comparison_warnings(run_a, run_b)), tuple(notes))
-    pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m))), side_of(by_b.get((t, m))), alpha, min_effect)
-                  for t, m in keys)
+    pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m, c))), side_of(by_b.get((t, m, c))), alpha, min_effect,
+                               c) for t, m, c in keys)
+
     return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
                       tuple(comparison_warnings(run_a, run_b)), tuple(verdict_notes(pairs, alpha)))
 
@@ -289,6 +303,11 @@ _WORKLOAD: dict[str, tuple[str, Callable[[Any], str]]] = {
     "loop": ("async event loop", _shown),
     "sync_driver": ("raw PostgreSQL driver (sync)", _shown),
     "async_driver": ("raw PostgreSQL driver (async)", _shown),
+    "rate": ("open-loop rate (reads/s; none = closed loop)", _shown),
+    "duration_s": ("open-loop duration per trial (s)", _shown),
+    "arrival": ("open-loop arrivals", _shown),
+    "sweep": ("concurrency sweep levels", _shown),
+    "processes": ("client processes", _shown),
 }
 
 
@@ -379,6 +398,7 @@ def _side_dict(side: Side) -> dict[str, Any]:
 
 
 def _pair_dict(pair: PairComparison) -> dict[str, Any]:
-    return {"tier": pair.tier, "mode": pair.mode, "verdict": pair.verdict, "ratio": _clean(pair.ratio),
+    return {"tier": pair.tier, "mode": pair.mode, "concurrency": pair.concurrency, "verdict": pair.verdict,
+            "ratio": _clean(pair.ratio),
             "p_value": _clean(pair.p_value), "test": pair.test, "trials_a": pair.a.trials,
             "trials_b": pair.b.trials, "a": _side_dict(pair.a), "b": _side_dict(pair.b)}

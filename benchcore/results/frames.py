@@ -84,6 +84,22 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "miss": NULLABLE_BOOL,  # a cache miss; <NA> when not recorded (runs stored before schema version 3)
 }
 
+# One row per second of a trial (TrialResult.series): seconds count from the run's start.
+SERIES_FRAME_COLUMNS: dict[str, str] = {
+    "run_id": TEXT,
+    "tier": TEXT,
+    "mode": TEXT,
+    "concurrency": INT,
+    "trial": INT,
+    "second": INT,
+    "reads": INT,
+    "p50_us": FLOAT,
+    "p99_us": FLOAT,
+    "max_us": FLOAT,  # NaN for runs stored before schema version 5
+    "intended_p99_us": FLOAT,  # open loop only
+    "reads_per_s": FLOAT,  # reads over the part of the second the trial covered (older runs: NaN)
+}
+
 RUN_COLUMNS: dict[str, str] = {
     "run_id": TEXT,
     "started_at": UTC_TIME,
@@ -176,17 +192,32 @@ def samples_from_parts(keys: Sequence[tuple[str, str, str, int, int]], arrays: S
     return pd.DataFrame(data, copy=False).astype(SAMPLE_COLUMNS)
 
 
-def samples_frame(run: Run) -> pd.DataFrame:
-    """Every trial's samples, in run order, as RunRepository.samples() returns them for a stored run."""
+def samples_frame(run: Run, intended: bool = False) -> pd.DataFrame:
+    """Every trial's samples, in run order, as RunRepository.samples() returns them for a stored run.
+
+    intended: latency_ns is each read's latency from its intended start instead (open-loop trials only)."""
     keys: list[tuple[str, str, str, int, int]] = []
     arrays: list[np.ndarray] = []
     misses: list[np.ndarray | None] = []
     for result in run.results:
         for t in result.trials:
+            values = t.intended if intended else t.samples
+            if intended and values.size != t.samples.size:
+                continue
             keys.append((run.run_id, result.tier, result.mode, int(result.concurrency), int(t.trial)))
-            arrays.append(t.samples)
+            arrays.append(values)
             misses.append(t.miss_index)
     return samples_from_parts(keys, arrays, misses)
+
+
+def series_frame(runs: Iterable[Run]) -> pd.DataFrame:
+    """Every trial's per-second figures (SERIES_FRAME_COLUMNS) of the given runs."""
+    nan = float("nan")
+    rows = [(run.run_id, r.tier, r.mode, int(r.concurrency), int(t.trial), s.second, s.reads, s.p50_us, s.p99_us,
+             nan if s.max_us is None else s.max_us, nan if s.intended_p99_us is None else s.intended_p99_us,
+             nan if s.reads_per_s is None else s.reads_per_s)
+            for run in runs for r in run.results for t in r.trials for s in t.series]
+    return build_frame(rows, SERIES_FRAME_COLUMNS)
 
 
 def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:

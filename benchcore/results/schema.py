@@ -21,11 +21,14 @@ History:
      intended_ns (open loop: ns from the read's intended start to its end; NULL otherwise); a new table
      series(result_id, second, reads, p50_us, p99_us) holds each trial's per-second figures (seconds counted
      from the run's start).
+  5  Load UI: series gains max_us (the slowest read of each second), intended_p99_us (open loop: the p99 of
+     that second's latency from the intended start; NULL otherwise) and reads_per_s (the second's reads over the
+     part of it the trial was running), all NULL for older rows.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 META = "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 
@@ -106,7 +109,7 @@ SAMPLE_VALUES = ("CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency
                  "intended_ns BIGINT)")
 
 SERIES = ("CREATE TABLE series (result_id BIGINT NOT NULL, second BIGINT NOT NULL, reads BIGINT NOT NULL, "
-          "p50_us DOUBLE, p99_us DOUBLE)")
+          "p50_us DOUBLE, p99_us DOUBLE, max_us DOUBLE, intended_p99_us DOUBLE, reads_per_s DOUBLE)")
 
 SAMPLES_VIEW = """CREATE VIEW samples AS
   SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss, s.intended_ns
@@ -132,7 +135,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
     *LOAD_COLUMNS,
 )
 SAMPLE_COLUMNS: tuple[str, ...] = ("result_id", "latency_ns", "miss", "intended_ns")
-SERIES_COLUMNS: tuple[str, ...] = ("result_id", "second", "reads", "p50_us", "p99_us")
+SERIES_COLUMNS: tuple[str, ...] = ("result_id", "second", "reads", "p50_us", "p99_us", "max_us", "intended_p99_us",
+                                   "reads_per_s")
 
 # version v -> the statements that turn a version-v file into version v + 1. A step is history: it spells out
 # what it creates (a later version that changes a table or view must not change an earlier step).
@@ -175,8 +179,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         *(f"ALTER TABLE results ADD COLUMN {name} {'BIGINT' if name == 'late_reads' else 'DOUBLE'}"
           for name in LOAD_COLUMNS),
         "ALTER TABLE sample_values ADD COLUMN intended_ns BIGINT",
-        SERIES,
+        # Written out as version 4 had it (version 5 adds two columns).
+        "CREATE TABLE series (result_id BIGINT NOT NULL, second BIGINT NOT NULL, reads BIGINT NOT NULL, "
+        "p50_us DOUBLE, p99_us DOUBLE)",
         "DROP VIEW samples",
         SAMPLES_VIEW,
+    ),
+    4: (
+        "ALTER TABLE series ADD COLUMN max_us DOUBLE",
+        "ALTER TABLE series ADD COLUMN intended_p99_us DOUBLE",
+        "ALTER TABLE series ADD COLUMN reads_per_s DOUBLE",
     ),
 }

@@ -159,8 +159,9 @@ class CostMeter:
         self._cpu = time.process_time_ns()
         self._machine = psutil.cpu_times()
 
-    def stop(self, wall_ns: int) -> PhaseCost:
-        cpu = time.process_time_ns() - self._cpu
+    def stop(self, wall_ns: int, other_cpu_ns: int = 0) -> PhaseCost:
+        """The phase's cost; other_cpu_ns: CPU time the client spent in other processes (running/processes.py)."""
+        cpu = time.process_time_ns() - self._cpu + other_cpu_ns
         after = psutil.cpu_times()
         total = sum(after) - sum(self._machine)
         before = self._machine

@@ -312,8 +312,8 @@ class RunRepository:
         self._insert_series(con, sample_ids, sample_trials)
 
     def _insert_series(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
-        rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us) for rid, t in zip(ids, trials, strict=True)
-                for s in t.series]
+        rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us, s.max_us, s.intended_p99_us, s.reads_per_s)
+                for rid, t in zip(ids, trials, strict=True) for s in t.series]
         if not rows:
             return
         columns = ", ".join(schema.SERIES_COLUMNS)
@@ -511,11 +511,13 @@ class RunRepository:
             rows = con.execute(sql, params).fetchall() if con is not None else []
         return frames.build_frame(rows, frames.SUMMARY_COLUMNS)
 
-    def samples(self, run_ids: str | Sequence[str], tier: str | None = None, mode: str | None = None) -> pd.DataFrame:
+    def samples(self, run_ids: str | Sequence[str], tier: str | None = None, mode: str | None = None,
+                intended: bool = False) -> pd.DataFrame:
         """Raw latencies (frames.SAMPLE_COLUMNS) of the given runs, optionally one tier and/or mode.
 
         Runs oldest first; within a run, results in run order and samples in measured order.
-        Unknown run ids contribute no rows.
+        Unknown run ids contribute no rows. intended: latency_ns is each read's latency from its intended start
+        (open-loop trials only; the others contribute no rows).
         """
         ids = _ids(run_ids) or []
         keys: list[tuple[str, str, str, int, int]] = []
@@ -544,9 +546,11 @@ class RunRepository:
                 fetched.update(_sample_arrays(con, result_ids))
         misses: list[np.ndarray | None] = []
         for run_id, result_id, t, m, c, trial in rows:
+            latencies, miss_index, recorded, wanted = fetched[result_id]
+            if intended and wanted.size != latencies.size:
+                continue
             keys.append((run_id, t, m, c, trial))
-            latencies, miss_index, recorded, _ = fetched[result_id]
-            arrays.append(latencies)
+            arrays.append(wanted if intended else latencies)
             misses.append(miss_index if recorded else None)
         return frames.samples_from_parts(keys, arrays, misses)
 
@@ -634,8 +638,11 @@ def _series(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, 
     rows = con.execute(f"SELECT {', '.join(schema.SERIES_COLUMNS)} FROM series WHERE result_id BETWEEN ? AND ? "
                        "ORDER BY result_id, second", [min(result_ids), max(result_ids)]).fetchall()
     out: dict[int, list[Second]] = {}
-    for rid, second, reads, p50, p99 in rows:
-        out.setdefault(rid, []).append(Second(int(second), int(reads), float(p50), float(p99)))
+    for rid, second, reads, p50, p99, slowest, intended_p99, rate in rows:
+        out.setdefault(rid, []).append(Second(int(second), int(reads), float(p50), float(p99),
+                                              None if slowest is None else float(slowest),
+                                              None if intended_p99 is None else float(intended_p99),
+                                              None if rate is None else float(rate)))
     return {rid: tuple(values) for rid, values in out.items()}
 
 

@@ -57,9 +57,10 @@ class Driver(Protocol):
         """`count` opened tier instances; on a failure, the ones already open are closed and it raises."""
 
     def phase(self, workers: Sequence[Any], plans: list[Plan], model: LoadModel, env: LoopEnv,
-              lead_ns: int = 0) -> tuple[list[Outcome], int]:
+              lead_ns: int = 0, origin: int | None = None) -> tuple[list[Outcome], int]:
         """Run the model's loop in every worker at once; (outcomes, wall ns of the phase). The phase's origin
-        (Outcome.t0, where an open-loop schedule starts) is lead_ns after the workers are ready."""
+        (Outcome.t0, where an open-loop schedule starts) is lead_ns after the workers are ready, or `origin` on
+        the clock when given (client processes share one schedule: running/processes.py)."""
 
     def close_workers(self, workers: Sequence[Any]) -> None:
         """Close every worker, ignoring errors (a dead server cannot say goodbye)."""
@@ -87,7 +88,7 @@ class SyncDriver:
         return workers
 
     def phase(self, workers: Sequence[SyncTier], plans: list[Plan], model: LoadModel, env: LoopEnv,
-              lead_ns: int = 0) -> tuple[list[Outcome], int]:
+              lead_ns: int = 0, origin: int | None = None) -> tuple[list[Outcome], int]:
         clock, loop, watchdog = self.clock, model.sync, env.watchdog or NoWatchdog()
         outcomes = [Outcome() for _ in workers]
 
@@ -96,7 +97,7 @@ class SyncDriver:
                 loop(workers[i], plans[i], env, outcomes[i])
 
         if len(workers) == 1:
-            t_start = outcomes[0].t0 = clock() + lead_ns
+            t_start = outcomes[0].t0 = clock() + lead_ns if origin is None else origin
             work(0)
             return outcomes, clock() - t_start
         barrier = threading.Barrier(len(workers) + 1)
@@ -113,7 +114,7 @@ class SyncDriver:
         threads = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(len(workers))]
         for t in threads:
             t.start()
-        t_start = clock() + lead_ns
+        t_start = clock() + lead_ns if origin is None else origin
         for out in outcomes:
             out.t0 = t_start
         barrier.wait()
@@ -160,7 +161,7 @@ class AsyncDriver:
         return self._run(open_all())
 
     def phase(self, workers: Sequence[AsyncTier], plans: list[Plan], model: LoadModel, env: LoopEnv,
-              lead_ns: int = 0) -> tuple[list[Outcome], int]:
+              lead_ns: int = 0, origin: int | None = None) -> tuple[list[Outcome], int]:
         watchdog = env.watchdog or NoWatchdog()
         outcomes = [Outcome() for _ in workers]
 
@@ -176,7 +177,7 @@ class AsyncDriver:
                 await model.async_(workers[i], plans[i], env, outcomes[i])
 
         async def run_all() -> int:
-            t_start = self.clock() + lead_ns
+            t_start = self.clock() + lead_ns if origin is None else origin
             for out in outcomes:
                 out.t0 = t_start
             await asyncio.gather(*(one(i) for i in range(len(workers))))

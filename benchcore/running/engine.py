@@ -18,7 +18,8 @@ import numpy as np
 from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
 from benchcore.results import stats
 from benchcore.running.drivers import Driver, driver_for, plans
-from benchcore.running.loops import CLOSED, OPEN, Clock, LoopEnv, Outcome, error_text
+from benchcore.running.loops import CLOSED, OPEN, Clock, LoopEnv, Outcome, Plan, error_text
+from benchcore.running.processes import ProcessDriver, ProcessGroup, RemoteFailure
 from benchcore.running.progress import Reporter
 from benchcore.running.timeline import completion_times, per_second
 from benchcore.running.workloads import make_keys, make_schedule
@@ -50,23 +51,26 @@ class _Results:
 
     def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int,
                   before: tuple[int | None, int | None], after: tuple[int | None, int | None],
-                  cost: stats.PhaseCost, origin: int) -> TrialResult:
+                  cost: stats.PhaseCost, origin: int, plan: list[Plan] | None = None) -> TrialResult:
         parts = [np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]
         samples = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy for one worker
         offsets = np.cumsum([0, *(p.size for p in parts[:-1])])
         miss_index = np.concatenate([np.frombuffer(o.miss_index, dtype=np.int64) + off
                                      for o, off in zip(outcomes, offsets, strict=True)])
         intended = np.concatenate([np.frombuffer(o.intended, dtype=np.int64) for o in outcomes])
-        times = np.concatenate([completion_times(part, np.frombuffer(o.ticks, dtype=np.int64), o.t0)
-                                for part, o in zip(parts, outcomes, strict=True)])
+        times = np.concatenate([self._times(part, o, None if plan is None else plan[i])
+                                for i, (part, o) in enumerate(zip(parts, outcomes, strict=True))])
         errors = sum(o.errors for o in outcomes)
         hits = None if after[0] is None or before[0] is None else after[0] - before[0]
         misses = None if after[1] is None or before[1] is None else after[1] - before[1]
         figures = stats.summarize(samples, wall_ns, errors, hits, misses, miss_index)
         figures = stats.with_load(figures, cost, intended=intended if cost.target_rate else None,
                                   late=sum(o.late for o in outcomes) if cost.target_rate else None)
+        start = min((o.t0 for o in outcomes), default=0)
         result = TrialResult(trial=trial, samples=samples, miss_index=miss_index, intended=intended,
-                             series=per_second(samples, times, origin), stats=figures)
+                             series=per_second(samples, times, origin, intended if cost.target_rate else None,
+                                               (start, start + wall_ns)),
+                             stats=figures)
         self.trials.append(result)
         self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]
@@ -76,6 +80,15 @@ class _Results:
             self.cancelled = True
         return result
 
+    @staticmethod
+    def _times(samples: np.ndarray, out: Outcome, plan: Plan | None) -> np.ndarray:
+        """When each read finished: exactly, for an open-loop worker without a failed read (its intended start +
+        its latency from it, in plan order); else from its loop's ticks (timeline.completion_times)."""
+        wanted = np.frombuffer(out.intended, dtype=np.int64)
+        if plan is not None and plan.starts is not None and out.errors == 0 and wanted.size == samples.size:
+            return out.t0 + np.asarray(plan.starts[:samples.size], dtype=np.int64) + wanted
+        return completion_times(samples, np.frombuffer(out.ticks, dtype=np.int64), out.t0)
+
 
 class TierSession:
     """One (tier, mode) of a run, from prepare() to its TierResult."""
@@ -84,8 +97,9 @@ class TierSession:
                  unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
                  reporter: Reporter, cancel: Any, watchdog: Any = None, concurrency: int | None = None,
                  origin: int = 0, on_trial: Callable[[TierSession, TrialResult], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, group: ProcessGroup | None = None) -> None:
         self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
+        self.group = group  # client processes that make the reads (spec.processes > 1), or None: this process
         self.concurrency = concurrency or spec.concurrency
         self.origin = origin  # the run's start on `clock`: per-second series count from it
         self.server = server
@@ -128,7 +142,8 @@ class TierSession:
         ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, available=self.available)
         cls.prepare(ctx)
         self.server = cls.server_info(ctx, self.server)
-        self._driver = driver_for(self.mode, self.env.clock, self.spec.loop)
+        self._driver = (self.group.driver(self.mode) if self.group is not None
+                        else driver_for(self.mode, self.env.clock, self.spec.loop))
         self._workers = self._driver.open_workers(cls, ctx, self.concurrency)
         if self.spec.warmup:
             self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)
@@ -159,10 +174,12 @@ class TierSession:
         self.reporter.start(self.name, self.mode, "timed", trial, ops)
         before = self._counters()
         meter = stats.CostMeter(target_rate=spec.rate)
-        outcomes, wall = self._driver.phase(self._workers, plans(keys, len(self._workers), starts), self.model,
-                                            self.env, lead_ns=0 if starts is None else OPEN_LEAD_NS)
-        cost = meter.stop(wall)
-        result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin)
+        shares = plans(keys, len(self._workers), starts)
+        outcomes, wall = self._driver.phase(self._workers, shares, self.model, self.env,
+                                            lead_ns=0 if starts is None else OPEN_LEAD_NS)
+        # With client processes, their CPU time is the client's too.
+        cost = meter.stop(wall, self._driver.client_cpu_ns if isinstance(self._driver, ProcessDriver) else 0)
+        result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin, shares)
         if self.on_trial is not None:
             self.on_trial(self, result)
 
@@ -189,7 +206,7 @@ class TierSession:
             step()
         except Cancelled:
             self.results.cancelled = True
-        except Unavailable as exc:
+        except (Unavailable, RemoteFailure) as exc:
             self.results.error = self.results.error or str(exc)
         except Exception as exc:  # a failing tier never loses the rest of the run
             self.results.error = self.results.error or error_text(exc, self.settings.scrub)

@@ -65,6 +65,7 @@ class BenchmarkJob:
     # The finished run's latency distribution, already thinned to what the chart draws: once the run is saved
     # its samples are dropped from `run` (the page shows the thinned points, not a million raw samples).
     distribution: pd.DataFrame | None = field(default=None, repr=False)
+    percentiles: pd.DataFrame | None = field(default=None, repr=False)  # likewise, for the percentile plot
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -107,8 +108,10 @@ class BenchmarkJob:
             try:
                 from benchcore.results.frames import samples_frame
                 from benchcore.views.charts import distribution_points
+                from benchcore.views.loadcharts import run_percentile_points
 
                 self.distribution = distribution_points(samples_frame(run))
+                self.percentiles = run_percentile_points(run)
             except Exception as exc:  # a chart must never cost the run
                 log.error("thinning the samples of run %s failed: %s", run.run_id, exc)
             try:

@@ -49,8 +49,9 @@ class RunProcess:
         self._servers: dict[str, ServerInfo] = {}
         self._overhead = 0.0
         self._affinity: list[int] | None = None
-        self._trials: dict[tuple[str, str], list[TrialResult]] = {}
-        self._results: dict[tuple[str, str], TierResult] = {}
+        # Keyed by (tier, mode, concurrency): a sweep has one result per level.
+        self._trials: dict[tuple[str, str, int], list[TrialResult]] = {}
+        self._results: dict[tuple[str, str, int], TierResult] = {}
         self._done: Run | None = None
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
@@ -148,10 +149,10 @@ class RunProcess:
             elif kind == "started":
                 self._overhead, self._affinity = message[1], message[2]
             elif kind == "trial":
-                self._trials.setdefault((message[1], message[2]), []).append(message[3])
+                self._trials.setdefault((message[1], message[2], message[3]), []).append(message[4])
             elif kind == "result":
                 result: TierResult = message[1]
-                self._results[(result.tier, result.mode)] = result
+                self._results[(result.tier, result.mode, result.concurrency)] = result
             elif kind == "done":
                 self._done = message[1]
             elif kind == "error":
@@ -166,7 +167,8 @@ class RunProcess:
         from benchcore.running.environment import capture_environment
 
         with self._lock:
-            results = [self._tier_result(tier, mode) for tier in self.spec.tiers for mode in self.spec.modes]
+            results = [self._tier_result(tier, mode, level) for level in self.spec.levels for tier in self.spec.tiers
+                       for mode in self.spec.modes]
             done = self._done
         environment = capture_environment(self._servers, client_cpu_affinity=self._affinity,
                                           timer_overhead_ns=self._overhead)
@@ -176,20 +178,20 @@ class RunProcess:
                    status=run_status(results), spec=self.spec, environment=environment, results=tuple(results),
                    timer_overhead_ns=self._overhead)
 
-    def _tier_result(self, tier: str, mode: str) -> TierResult:
-        trials = tuple(self._trials.get((tier, mode), ()))
+    def _tier_result(self, tier: str, mode: str, level: int) -> TierResult:
+        trials = tuple(self._trials.get((tier, mode, level), ()))
         by_number = {t.trial: t for t in trials}
-        finished = self._results.get((tier, mode))
+        finished = self._results.get((tier, mode, level))
         if finished is not None:  # put back the samples that travelled with each trial
             return replace(finished, trials=tuple(by_number.get(t.trial, t) for t in finished.trials))
         why = self.error or "the benchmark process stopped"
         status: TierStatus = "cancelled" if self.cancelled else "failed"
         if trials:
-            return TierResult(tier=tier, mode=mode, concurrency=self.spec.concurrency, description="",
+            return TierResult(tier=tier, mode=mode, concurrency=level, description="",
                               status=status, error=f"stopped after trial {trials[-1].trial}: {why}",
                               summary=stats.pool(list(trials)), trials=trials,
                               server=self._server(tier))
-        return TierResult(tier=tier, mode=mode, concurrency=self.spec.concurrency, description="", status=status,
+        return TierResult(tier=tier, mode=mode, concurrency=level, description="", status=status,
                           error=f"not run: {why}" if not self.cancelled else "run cancelled before this tier ran",
                           server=self._server(tier))
 

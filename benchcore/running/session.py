@@ -17,12 +17,17 @@ from datetime import UTC, datetime
 from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult, TrialResult
 from benchcore.running.engine import TierLoader, TierSession
 from benchcore.running.loops import Clock, measure_timer_overhead
+from benchcore.running.processes import ProcessGroup
 from benchcore.running.progress import ProgressFn, Reporter
 from benchcore.running.watchdog import Watchdog
 from benchcore.settings import Settings
 from benchcore.tiers.loader import load_tier
 from benchcore.tiers.registry import tier_info
 
+# Connections a level may hold open at once when its (tier, mode) pairs are interleaved: every tier holds one
+# PostgreSQL connection per worker (the cache tiers for their misses), and PostgreSQL's default max_connections
+# is 100. A level above it runs its (tier, mode) pairs back to back, each holding only its own workers.
+MAX_HELD_CONNECTIONS = 64
 Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
 Resolver = Callable[[Settings], Resolved]
 EnvironmentFn = Callable[[dict[str, ServerInfo], list[int] | None, float], Environment]
@@ -78,14 +83,14 @@ def run_benchmark(
     tier_loader: TierLoader = load_tier,
     resolve: Resolver = resolve_servers,
     environment: EnvironmentFn = _environment,
-    on_trial: Callable[[str, str, TrialResult], None] | None = None,
+    on_trial: Callable[[str, str, int, TrialResult], None] | None = None,
     on_result: Callable[[TierResult], None] | None = None,
     on_start: Callable[[float, list[int] | None], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Run:
     """Measure every requested (tier, mode); never raises because a tier failed.
 
-    on_start(timer overhead ns, client CPU affinity), on_trial(tier, mode, trial) after each trial and
+    on_start(timer overhead ns, client CPU affinity), on_trial(tier, mode, concurrency, trial) after each trial and
     on_result(result) after each (tier, mode) let a caller keep what is finished as it finishes (the worker
     process streams them to its parent, so a worker that has to be killed loses only its current trial).
     """
@@ -100,7 +105,8 @@ def run_benchmark(
         reporter = Reporter(on_progress, spec.estimate.reads, spec.trials)
         origin = clock()  # per-second series count from here
         results: list[TierResult] = []
-        with Watchdog(spec.read_timeout_s, cancel) as watchdog:
+        group = ProcessGroup(spec.processes, spec.read_timeout_s) if spec.processes > 1 else None
+        with Watchdog(spec.read_timeout_s, cancel) as watchdog, group or contextlib.nullcontext():
             # A sweep measures one level at a time (every (tier, mode) of a level interleaved): at 64 connections
             # per (tier, mode), all levels open at once would exceed a server's connection limit.
             for level in spec.levels:
@@ -114,8 +120,11 @@ def run_benchmark(
                             name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
                             available=available, loader=tier_loader, clock=clock, reporter=reporter,
                             cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
-                            on_trial=None if on_trial is None else (lambda s, t: on_trial(s.name, s.mode, t))))
-                results += _run_sessions(sessions, spec, interleaved(spec), on_result)
+                            group=group, on_trial=None if on_trial is None
+                            else (lambda s, t: on_trial(s.name, s.mode, s.concurrency, t))))
+                held = len(sessions) * level
+                round_robin = interleaved(spec) and (len(sessions) == 1 or held <= MAX_HELD_CONNECTIONS)
+                results += _run_sessions(sessions, spec, round_robin, on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),
@@ -124,7 +133,8 @@ def run_benchmark(
 
 def interleaved(spec: RunSpec) -> bool:
     """Trials round-robin across (tier, mode) unless asked otherwise, or the caches start cold: then each
-    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache."""
+    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache. (A level
+    whose pairs would hold more than MAX_HELD_CONNECTIONS connections at once also runs them back to back.)"""
     return spec.interleave and not spec.cold
 
 

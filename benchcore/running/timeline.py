@@ -37,19 +37,40 @@ def completion_times(samples: np.ndarray, ticks: np.ndarray, t0: int) -> np.ndar
     return times
 
 
-def per_second(samples: np.ndarray, times: np.ndarray, origin: int) -> tuple[Second, ...]:
-    """reads, p50 and p99 of the reads that finished in each whole second after origin (the run's start)."""
+def per_second(samples: np.ndarray, times: np.ndarray, origin: int, intended: np.ndarray | None = None,
+               span: tuple[int, int] | None = None) -> tuple[Second, ...]:
+    """reads, p50, p99 and max of the reads that finished in each whole second after origin (the run's start)
+    and, given each read's latency from its intended start (open loop, same order), that latency's p99: an
+    open loop catches up after a stall within the second, so its service times hide it and these show it.
+
+    span: the phase's (start, end) on the clock; each second's rate is then its reads over the part of it the
+    phase covered (a trial of 0.1 s is 15,000 reads/s, not 1,500 "reads in that second")."""
     if samples.size == 0:
         return ()
     seconds = ((times - origin) // NS).astype(np.int64)
     order = np.argsort(seconds, kind="stable")
     seconds, values = seconds[order], samples[order]
+    wanted = intended[order] if intended is not None and intended.size == samples.size else None
     bounds = np.flatnonzero(np.diff(seconds)) + 1
+    parts = np.split(wanted, bounds) if wanted is not None else [None] * (bounds.size + 1)
     out = []
-    for part_s, part in zip(np.split(seconds, bounds), np.split(values, bounds), strict=True):
+    for part_s, part, late in zip(np.split(seconds, bounds), np.split(values, bounds), parts, strict=True):
         p50, p99 = np.percentile(part, (50.0, 99.0)) / 1000.0
-        out.append(Second(second=int(part_s[0]), reads=int(part.size), p50_us=float(p50), p99_us=float(p99)))
+        second = int(part_s[0])
+        out.append(Second(second=second, reads=int(part.size), p50_us=float(p50), p99_us=float(p99),
+                          max_us=int(part.max()) / 1000.0,
+                          intended_p99_us=None if late is None else float(np.percentile(late, 99.0)) / 1000.0,
+                          reads_per_s=None if span is None else _rate(part.size, second, origin, span)))
     return tuple(out)
+
+
+MIN_COVERED_NS = 1_000_000  # a rate over less than 1 ms of a second says nothing
+
+
+def _rate(reads: int, second: int, origin: int, span: tuple[int, int]) -> float:
+    low = max(span[0], origin + second * NS)
+    high = min(span[1], origin + (second + 1) * NS)
+    return reads / (max(high - low, MIN_COVERED_NS) / NS)
 
 
 def merge(series: Sequence[tuple[Second, ...]]) -> tuple[Second, ...]:

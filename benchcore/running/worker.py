@@ -8,7 +8,7 @@ Protocol: the parent writes one pickled Job on stdin, then (optionally) the line
 cancels (the parent is gone). The worker writes length-prefixed pickled messages on FD:
   ("started", timer_overhead_ns, client_cpu_affinity)   once, before the first tier
   ("progress", Progress)                                  throttled
-  ("trial", tier, mode, TrialResult)                      after every trial, with its samples
+  ("trial", tier, mode, concurrency, TrialResult)         after every trial, with its samples
   ("result", TierResult)                                  after each (tier, mode); its trials without samples
   ("done", Run)                                           at the end; trials without samples
   ("error", message)                                      an unexpected failure (already scrubbed)
@@ -81,7 +81,8 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
 
 def without_samples(result: TierResult) -> TierResult:
     """The result as sent after its trials: their samples already travelled with each trial."""
-    return replace(result, trials=tuple(replace(t, samples=_EMPTY, miss_index=_EMPTY) for t in result.trials))
+    return replace(result, trials=tuple(replace(t, samples=_EMPTY, miss_index=_EMPTY, intended=_EMPTY)
+                                        for t in result.trials))
 
 
 class _Sender:
@@ -118,8 +119,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     threading.Thread(target=_watch_stdin, args=(stdin, cancel), name="benchcore-worker-stdin", daemon=True).start()
 
-    def on_trial(tier: str, mode: str, trial: TrialResult) -> None:
-        send("trial", tier, mode, trial)
+    def on_trial(tier: str, mode: str, concurrency: int, trial: TrialResult) -> None:
+        send("trial", tier, mode, concurrency, trial)
 
     try:
         run = run_benchmark(

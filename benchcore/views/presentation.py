@@ -220,7 +220,7 @@ def delta_table(comparison: Comparison) -> pd.DataFrame:
     """Run B against run A per tier x mode (DELTA_COLUMNS, all text): p50s with their CIs (⚠ = unstable),
     B/A, the Mann-Whitney p, trial counts, throughputs and the verdict."""
     rows = [{
-        "Tier": pair.tier,
+        "Tier": pair.where,
         "Mode": pair.mode,
         "p50 A (µs)": _p50_cell(pair.a),
         "p50 B (µs)": _p50_cell(pair.b),

@@ -180,3 +180,27 @@ def test_published_reference_run_is_added_and_held_against_a_run_with_the_method
     no_exceptions(at)
     assert any("Ratio of means" in m.value for m in at.markdown)
     assert any("BEGIN + SELECT + ROLLBACK" in m.value.replace("\\", "") for m in at.markdown)
+
+
+def test_two_sweeps_compare_per_level_with_their_series_percentiles_and_sweep_charts(db_path):
+    from benchcore.models import RunSpec, ServerInfo
+    from benchcore.running.session import run_benchmark
+    from benchcore.settings import Settings
+
+    def no_postgres(s):
+        return s, {"postgres": ServerInfo()}, {"postgres": "not used here"}
+
+    repo = RunRepository(db_path)
+    for label in ("sweep A", "sweep B"):
+        spec = RunSpec(tiers=("inprocess",), ops=300, warmup=10, trials=3, keys=100, sweep=(1, 2), label=label)
+        repo.save(run_benchmark(spec, Settings(), resolve=no_postgres))
+    at = compare(db_path)
+    no_exceptions(at)
+    delta = at.dataframe[1].value
+    assert delta[["Tier", "Mode"]].values.tolist() == [
+        ["inprocess at C=1", "sync"], ["inprocess at C=1", "async"], ["inprocess at C=2", "sync"],
+        ["inprocess at C=2", "async"]]
+    titles = [str(s.get("title", "")) for s in charts_of(at)]
+    for title in ("reads per second", "latency by percentile", "throughput vs concurrency (red ring: async "
+                  "overtakes sync)", "p50 and p99 vs concurrency"):
+        assert title in titles

@@ -55,7 +55,8 @@ def test_run_small_benchmark_shows_tables_charts_and_saves(db_path, redis_url):
         assert row["samples (reads)"] == 300 and row["errors (reads)"] == 0
         assert "None" not in table.to_string()
     specs = charts_of(at)
-    assert len(specs) == 2
+    titles = [s.get("title") for s in specs]
+    assert titles[2:] == ["latency by percentile", "reads per second"] and len(specs) == 4
     assert any(s["encoding"]["x"]["scale"]["type"] == "log" for s in specs if "encoding" in s)
     runs = RunRepository(db_path).list_runs()
     assert runs["label"].tolist() == ["apptest"]
@@ -116,3 +117,50 @@ def test_pinning_the_client_is_recorded_with_the_run(db_path):
     run = repo.get_run(repo.list_runs().run_id[0], with_samples=False)
     assert run.spec.cpus == (cpu,)
     assert run.environment.client_cpu_affinity == (cpu,)
+
+
+def test_a_sweep_from_the_run_page_shows_its_table_sentences_and_charts(db_path):
+    at = fill_small(run_page(), tiers=("inprocess",), ops=120)
+    at.radio(key="load").set_value("Concurrency sweep").run()
+    assert "concurrency" not in [n.key for n in at.number_input]  # the levels replace it
+    at.multiselect(key="levels").set_value([1, 2, 4]).run()
+    assert any("x 3 concurrency levels x 120 reads" in c.value for c in at.caption)
+    at.button(key="run").click().run()
+    wait_until(at, finished)
+    no_exceptions(at)
+    (table,) = [d.value for d in at.dataframe]
+    assert table[["Tier", "Mode", "Concurrency"]].values.tolist() == [
+        ["inprocess", m, c] for c in (1, 2, 4) for m in ("sync", "async")]
+    assert (table["knee"] != "").sum() == 2  # one knee per mode
+    sentences = [m.value.replace("\\", "") for m in at.markdown]  # shown as typed: Markdown escaped
+    assert any(s.startswith("- inprocess (sync): knee at concurrency") for s in sentences)
+    assert any("inprocess: async" in s for s in sentences)
+    titles = [s.get("title") for s in charts_of(at)]
+    assert titles[:4] == ["throughput vs concurrency (red ring: async overtakes sync)", "p50 and p99 vs concurrency",
+                          "the knee: throughput vs p99 (red ring: the knee of each tier x mode)",
+                          "client CPU per read and the machine's CPU use vs concurrency"]
+    assert "latency by percentile" in titles and "reads per second" in titles
+    run = RunRepository(db_path).get_run(RunRepository(db_path).list_runs().run_id[0], with_samples=False)
+    assert run.spec.sweep == (1, 2, 4) and sorted({r.concurrency for r in run.results}) == [1, 2, 4]
+
+
+def test_an_open_loop_from_the_run_page_shows_who_kept_up(db_path):
+    at = fill_small(run_page(), tiers=("inprocess",), ops=100)
+    at.radio(key="load").set_value("Open loop (target rate)").run()
+    at.number_input(key="rate").set_value(400.0)
+    at.number_input(key="duration").set_value(0.5)
+    at.selectbox(key="arrival").set_value("poisson").run()
+    assert any("x 2 trials x 200 reads" in c.value for c in at.caption)  # rate x duration per trial
+    at.button(key="run").click().run()
+    wait_until(at, finished)
+    no_exceptions(at)
+    assert any(s.value == "Open loop" for s in at.subheader)
+    open_loop = next(d.value for d in at.dataframe if "target (reads/s)" in d.value.columns)
+    assert open_loop["target (reads/s)"].tolist() == ["400", "400"]
+    assert open_loop["kept up"].str.match(r"^(yes|no: )").all()
+    at.radio(key="series_metric").set_value("intended_p99_us").run()
+    no_exceptions(at)
+    assert "p99 from the intended start, each second" in [s.get("title") for s in charts_of(at)]
+    run = RunRepository(db_path).get_run(RunRepository(db_path).list_runs().run_id[0])
+    assert (run.spec.rate, run.spec.duration_s, run.spec.arrival) == (400.0, 0.5, "poisson")
+    assert all(t.intended.size == 200 for r in run.results for t in r.trials)

@@ -96,6 +96,16 @@ FROZEN[4] = {
     "views": {"samples": [*FROZEN[3]["views"]["samples"], ("intended_ns", "BIGINT", NULL)]},
     "keys": FROZEN[3]["keys"],
 }
+# Version 5: the per-second series gains the slowest read and the open-loop intended-start p99 of each second.
+FROZEN[5] = {
+    "tables": {
+        **FROZEN[4]["tables"],
+        "series": [*FROZEN[4]["tables"]["series"], ("max_us", "DOUBLE", NULL), ("intended_p99_us", "DOUBLE", NULL),
+                   ("reads_per_s", "DOUBLE", NULL)],
+    },
+    "views": FROZEN[4]["views"],
+    "keys": FROZEN[4]["keys"],
+}
 V3_RESULT_COLUMNS = ("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us",
                      "p50_ci_high_us", "cv_pct", "unstable", *LOAD)  # every result column added after version 1
 V1_RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency",

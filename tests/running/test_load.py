@@ -128,3 +128,31 @@ def test_every_result_reports_the_clients_cpu_per_read() -> None:
     assert s.client_cpu_us_per_read is not None and s.client_cpu_us_per_read > 0
     assert s.machine_cpu_pct is None or 0.0 <= s.machine_cpu_pct <= 100.0
     assert s.target_rate is None and s.intended_p99_us is None  # closed loop: no open-loop figures
+
+
+def test_each_seconds_rate_counts_only_the_part_of_it_the_trial_covered() -> None:
+    ns = 1_000_000_000
+    samples = np.full(300, 1_000, np.int64)
+    times = np.concatenate([np.linspace(0.8 * ns, 0.99 * ns, 100), np.linspace(1.0 * ns, 1.2 * ns, 200)])
+    rows = per_second(samples, times.astype(np.int64), 0, span=(int(0.8 * ns), int(1.2 * ns)))
+    assert [(r.second, r.reads) for r in rows] == [(0, 100), (1, 200)]
+    assert rows[0].reads_per_s == pytest.approx(500.0) and rows[1].reads_per_s == pytest.approx(1000.0)
+    assert rows[0].max_us == 1.0 and rows[0].intended_p99_us is None
+
+
+def test_an_open_loop_stall_shows_in_its_seconds_intended_p99_and_slowest_read_only() -> None:
+    """2 s at 1,000 reads/s with a 100 ms stall at read 1,500: the series puts it in second 1 (the run starts at 0,
+    the schedule 5 ms later), where the p99 from the intended start is ~100 ms while the service p99 stays at
+    100 µs; every second still reads ~1,000 (the loop catches up), and the buckets add up to the trial's reads."""
+    Quick.stall_at, Quick.stall_ns = 1_500, 100_000_000
+    spec = _spec(ops=1, keys=100, rate=1000.0, duration_s=2.0, warmup=0)
+    (result,) = _run(spec, {("postgres-raw", "sync"): Quick}, sleep=fake_sleep).results
+    (trial,) = result.trials
+    series = {s.second: s for s in trial.series}
+    assert sum(s.reads for s in trial.series) == trial.stats.ops == 2000
+    assert sorted(series) == [0, 1, 2]
+    stalled = series[1]
+    assert stalled.intended_p99_us >= 50_000 and stalled.max_us == pytest.approx(100_000, rel=0.01)
+    assert stalled.p99_us < 1_000 and series[0].intended_p99_us < 1_000
+    assert series[0].reads_per_s == pytest.approx(1000.0, rel=0.02)
+    assert stalled.reads_per_s == pytest.approx(1000.0, rel=0.02)

@@ -339,7 +339,7 @@ def test_a_failed_read_is_one_error_and_does_not_shift_the_miss_positions(monkey
 def test_trials_are_interleaved_across_tiers_and_modes_unless_cold_or_asked_not_to():
     seen: list[tuple[str, str, int]] = []
 
-    def on_trial(tier: str, mode: str, trial) -> None:
+    def on_trial(tier: str, mode: str, concurrency: int, trial) -> None:
         seen.append((tier, mode, trial.trial))
 
     mapping = {("postgres-raw", "sync"): FakeSync, ("redis", "sync"): FakeSync}
