@@ -13,6 +13,7 @@ page = st.navigation(
         st.Page(ui.HOME_PAGE, title="Overview", icon=":material/home:", default=True),
         st.Page(ui.RUN_PAGE, title="Run benchmark", icon=":material/play_arrow:"),
         st.Page(ui.COMPARE_PAGE, title="Compare runs", icon=":material/compare_arrows:"),
+        st.Page(ui.ADVISOR_PAGE, title="What should I cache?", icon=":material/lightbulb:"),
         st.Page(ui.TARGETS_PAGE, title="Targets", icon=":material/dns:"),
     ]
 )

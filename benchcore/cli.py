@@ -1,4 +1,4 @@
-"""`python -m benchcore run|sweep|runs|show|compare|targets`: the headless face of the engine.
+"""`python -m benchcore run|sweep|runs|show|compare|targets|export|import|advise`: the headless face of the engine.
 
 Exit codes: 0 every requested tier completed; 1 the run finished but a tier failed (or the run
 could not be saved); 2 bad input; 130 cancelled with Ctrl-C (what was measured is saved as partial).
@@ -36,9 +36,11 @@ from benchcore.settings import EMBEDDED_CHOICES, Settings
 from benchcore.spec import (
     ASYNC_DRIVERS,
     CONNECTIONS,
+    EVICTIONS,
     LOOPS,
     MAX_VALUE_BYTES,
     MIN_VALUE_BYTES,
+    ON_WRITE,
     PRESETS,
     SERIALIZERS,
     SYNC_DRIVERS,
@@ -131,6 +133,37 @@ def _add_path_flags(p: argparse.ArgumentParser) -> None:
                    "order, orjson, uvloop, its four tiers); flags given with it win")
 
 
+def _fraction(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _add_cache_flags(p: argparse.ArgumentParser) -> None:
+    """The caching strategy and workload knobs (RunSpec validates their ranges)."""
+    p.add_argument("--cache-ttl", type=_fraction, default=DEFAULTS.cache_ttl_s,
+                   help="TTL of cached entries in seconds (fractions for the in-process and Redis caches)")
+    p.add_argument("--eviction", choices=EVICTIONS, default=DEFAULTS.eviction,
+                   help="in-process cache policy: cachetools LRUCache, LFUCache, FIFOCache or TTLCache (default)")
+    p.add_argument("--zipf-s", type=_fraction, default=DEFAULTS.zipf_s, help="zipf skew (default 1.1)")
+    p.add_argument("--hot-fraction", type=_fraction, default=DEFAULTS.hot_fraction, help="hotspot: hot share of keys")
+    p.add_argument("--hot-traffic", type=_fraction, default=DEFAULTS.hot_traffic, help="hotspot: their share of reads")
+    p.add_argument("--write-ratio", type=_fraction, default=0.0,
+                   help="share of operations that update the row in PostgreSQL (every read is checked for staleness)")
+    p.add_argument("--on-write", choices=ON_WRITE, default=DEFAULTS.on_write,
+                   help="what a write does to the caches: nothing (ttl), delete the entry, or update it")
+    p.add_argument("--instances", type=_positive_int, default=1,
+                   help="app instances: N processes on a Dask cluster, each with its own in-process cache")
+    p.add_argument("--scheduler", help="spread the instances over a Dask cluster: tcp://HOST:8786")
+
+
+def _cache_spec(args: argparse.Namespace) -> dict[str, Any]:
+    return {"cache_ttl_s": args.cache_ttl, "eviction": args.eviction, "zipf_s": args.zipf_s,
+            "hot_fraction": args.hot_fraction, "hot_traffic": args.hot_traffic, "write_ratio": args.write_ratio,
+            "on_write": args.on_write, "instances": args.instances, "scheduler": args.scheduler}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="benchcore", description="Measure per-read latency of storage tiers.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -176,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     targets = sub.add_parser("targets", help="where each backend is, whether it answers, its version")
     _add_target_flags(targets)
+    from benchcore.advisor.command import add_parser as add_advise
+
+    add_advise(sub, _positive_int, _add_target_flags)
     return parser
 
 
@@ -210,7 +246,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distribution", choices=DISTRIBUTIONS, default="uniform")
     p.add_argument("--seed", type=_positive_int, default=1)
     p.add_argument("--cold", action="store_true", help="do not warm the caches: the first read of a key misses")
-    p.add_argument("--cache-capacity", type=_positive_int, help="in-process cache size (default: the key space)")
+    p.add_argument("--cache-capacity", type=_positive_int,
+                   help="entries per cache (default: the key space); in-process: the cache's maxsize; Redis and "
+                        "Memcached: benchcore's key budget (the oldest key it SET is deleted past it)")
+    _add_cache_flags(p)
     p.add_argument("--cpus", help="pin the client to these CPUs, e.g. 1 or 0,1 (Linux); see README 'CPU placement'")
     _add_path_flags(p)
     p.add_argument("--rate", type=_rate, help="open loop: this many reads per second across all workers, each "
@@ -305,7 +344,7 @@ def _spec(args: argparse.Namespace, **load: Any) -> RunSpec:
         cpus=args.cpus or None, read_timeout_s=args.read_timeout, interleave=not args.sequential,
         rate=args.rate, duration_s=args.duration, arrival=args.arrival, processes=args.processes,
         connection=args.connection, serializer=args.serializer, value_bytes=args.value_bytes, loop=args.loop,
-        sync_driver=args.sync_driver, async_driver=args.async_driver, **load), given=_given(args))
+        sync_driver=args.sync_driver, async_driver=args.async_driver, **_cache_spec(args), **load), given=_given(args))
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -484,8 +523,15 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_advise(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.advisor.command import cmd_advise as advise
+
+    return advise(args, _settings(args), out, err)
+
+
+
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare,
-            "targets": cmd_targets, "export": cmd_export, "import": cmd_import}
+            "targets": cmd_targets, "export": cmd_export, "import": cmd_import, "advise": cmd_advise}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

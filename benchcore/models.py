@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -56,6 +56,8 @@ __all__ = [
     "TIER_NAMES",
     "EmbeddedPlacement",
     "Environment",
+    "InstanceResult",
+    "OpLog",
     "Phase",
     "Progress",
     "Run",
@@ -133,6 +135,48 @@ class Stats:
     intended_p50_us: float | None = None
     intended_p99_us: float | None = None
     intended_p999_us: float | None = None
+    # Caching (cache tiers): the mean latency of hits and of misses, so that mean = h * hit + (1 - h) * miss.
+    hit_mean_us: float | None = None
+    miss_mean_us: float | None = None
+    # Runs with writes (spec.write_ratio > 0): writes done and their latency (never mixed into the read figures);
+    # reads that returned an outdated record (a newer version was committed before the read started), their share
+    # of reads, and the oldest such record's age (ms since the first newer version was committed).
+    writes: int | None = None
+    write_mean_us: float | None = None
+    write_p50_us: float | None = None
+    write_p99_us: float | None = None
+    stale_reads: int | None = None
+    stale_ratio: float | None = None
+    max_stale_age_ms: float | None = None
+    # The two-level tier: reads answered by the in-process L1 and by Redis (L2); misses read PostgreSQL.
+    l1_hits: int | None = None
+    l2_hits: int | None = None
+    # The model beside the measurement (pooled summary of a cache tier; benchcore/advisor/cachemodel.py): the hit
+    # ratio predicted for this distribution, key space, capacity, TTL, writes and instances, the mean latency that
+    # hit ratio gives with the measured hit and miss latencies, and the predicted share of stale reads.
+    predicted_hit_ratio: float | None = None
+    predicted_mean_us: float | None = None
+    predicted_stale_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    """One app instance of a several-instance run (spec.instances > 1): its own share of the op stream."""
+
+    instance: int  # 1-based
+    host: str
+    pid: int
+    ops: int
+    writes: int
+    hits: int | None
+    misses: int | None
+    hit_ratio: float | None
+    l1_hits: int | None
+    l2_hits: int | None
+    stale_reads: int | None
+    ops_per_sec: float
+    rss_mb: float | None  # the instance process's resident memory after its last trial
+    cache_entries: int | None  # entries in its in-process cache at the end (None: no in-process cache)
 
 
 @dataclass(frozen=True)
@@ -160,6 +204,37 @@ class TrialResult:
     # open loop: per read, ns from its intended start to its end (same order as samples); empty otherwise
     intended: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False, compare=False)
     series: tuple[Second, ...] = ()  # per-second figures of this trial
+    # Runs with writes: ns per write (never read samples); the two-level tier: positions in samples of L2 hits.
+    # Neither is stored (their figures are in stats); both travel with the trial.
+    write_samples: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False, compare=False)
+    l2_index: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False, compare=False)
+    # Runs with writes: what each read returned and each write committed, for stale-read accounting across workers
+    # and instances (running/consistency.py); dropped once the figures are computed.
+    log: OpLog | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class OpLog:
+    """Per read: key, the record version it returned, its start; per write: key, version committed, its end.
+
+    Times are wall-clock ns (time.time_ns scale), so instances in other processes (or, with NTP, on other
+    machines) can be merged on one timeline.
+    """
+
+    read_keys: np.ndarray
+    read_versions: np.ndarray
+    read_start_ns: np.ndarray
+    write_keys: np.ndarray
+    write_versions: np.ndarray
+    write_end_ns: np.ndarray
+
+    @staticmethod
+    def concat(logs: list[OpLog]) -> OpLog:
+        def cat(name: str) -> np.ndarray:
+            parts = [getattr(log, name) for log in logs]
+            return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+        return OpLog(*(cat(f.name) for f in fields(OpLog)))
 
 
 @dataclass(frozen=True)
@@ -243,6 +318,7 @@ class TierResult:
     summary: Stats | None = None  # all trials pooled; None when nothing was measured
     trials: tuple[TrialResult, ...] = ()
     server: ServerInfo = ServerInfo()
+    instances: tuple[InstanceResult, ...] = ()  # several app instances: one each (the figures above are merged)
 
 
 @dataclass(frozen=True)

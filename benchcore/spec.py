@@ -13,6 +13,16 @@ from benchcore.errors import ConfigError
 from benchcore.tiers.registry import DEFAULT_TIERS, MODES, TIER_NAMES
 
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "zipf", "hotspot", "sequential")
+# The in-process cache's eviction policy, each a cachetools class: LRUCache, LFUCache, FIFOCache, TTLCache (LRU
+# within a TTL counted from insertion). Only "ttl" expires entries in the process; Redis and Memcached always do.
+EVICTIONS: tuple[str, ...] = ("lru", "lfu", "fifo", "ttl")
+# What a write does besides updating PostgreSQL: nothing (the caches keep the old value until their TTL ends),
+# delete the cached entry (cache-aside invalidation), or write the new value through to the cache.
+ON_WRITE: tuple[str, ...] = ("ttl", "delete", "update")
+MAX_INSTANCES = 16
+MAX_WRITE_RATIO = 0.9
+ZIPF_S, HOT_FRACTION, HOT_TRAFFIC = 1.1, 0.2, 0.8  # YCSB-like zipfian skew; hotspot: 80% of reads to 20% of keys
+_SCHEDULER = re.compile(r"^tcp://[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$")
 
 # Caps keep one click from exhausting memory or hammering a server; documented in the README.
 MAX_OPS = 10_000_000
@@ -159,8 +169,8 @@ class RunSpec:
     label: str = ""
     table: str = "benchcore_users"
     key_prefix: str = "benchcore"
-    cache_capacity: int | None = None  # in-process cache size; None = the key space
-    cache_ttl_s: int = 3600  # TTL for every cache tier's entries
+    cache_capacity: int | None = None  # entries per cache (Redis/Memcached: benchcore's key budget); None = key space
+    cache_ttl_s: float = 3600  # TTL for every cache tier's entries, seconds (fractions for the in-process cache)
     cpus: tuple[int, ...] | None = None  # pin the client (runner + workers) to these CPUs; None = leave as is
     read_timeout_s: float = 5.0  # a read without an answer for this long fails its tier (the server stalled)
     interleave: bool = True  # trials round-robin across (tier, mode); False: each (tier, mode) back to back
@@ -181,6 +191,18 @@ class RunSpec:
     # The workers of each (tier, mode) spread over this many client processes (running/processes.py); 1: the
     # run's worker process does every read itself. A level below it uses as many processes as it has workers.
     processes: int = 1
+    # Caching strategy and workload (the advisor's knobs): the in-process eviction policy, the skew of zipf and
+    # hotspot keys, the fraction of operations that update PostgreSQL and what a write does to the caches.
+    eviction: str = "ttl"
+    zipf_s: float = ZIPF_S
+    hot_fraction: float = HOT_FRACTION
+    hot_traffic: float = HOT_TRAFFIC
+    write_ratio: float = 0.0
+    on_write: str = "delete"
+    # App instances: N worker processes on a Dask cluster (a LocalCluster, or `scheduler` tcp://host:port), each
+    # with its own in-process cache, sharing the servers and one op stream.
+    instances: int = 1
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
@@ -191,7 +213,7 @@ class RunSpec:
         _check_int("trials", self.trials, 1, MAX_TRIALS)
         _check_int("keys", self.keys, 1, MAX_KEYS)
         _check_int("seed", self.seed, 0, 2**32 - 1)
-        _check_int("cache_ttl_s", self.cache_ttl_s, 1, 30 * 86400)
+        _check_number("cache TTL (seconds)", self.cache_ttl_s, 0.001, 30 * 86400)
         _check_int("processes", self.processes, 1, MAX_PROCESSES)
         if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
                 MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
@@ -200,6 +222,7 @@ class RunSpec:
         object.__setattr__(self, "read_timeout_s", float(self.read_timeout_s))
         self._check_load()
         self._check_path()
+        self._check_caching()
         if self.cache_capacity is not None:
             _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
         if self.cpus is not None:
@@ -253,6 +276,26 @@ class RunSpec:
             if self.value_bytes * self.keys > MAX_CACHE_BYTES:
                 raise ConfigError(f"value bytes x keys = {self.value_bytes * self.keys:,} bytes would be put into each "
                                   f"cache; the cap is {MAX_CACHE_BYTES:,}: lower --value-bytes or --keys")
+
+    def _check_caching(self) -> None:
+        if self.eviction not in EVICTIONS:
+            raise ConfigError(f"unknown eviction {self.eviction!r}; valid: {', '.join(EVICTIONS)}")
+        if self.on_write not in ON_WRITE:
+            raise ConfigError(f"unknown on-write policy {self.on_write!r}; valid: {', '.join(ON_WRITE)}")
+        _check_number("zipf s", self.zipf_s, 0.01, 5.0)
+        _check_number("hot fraction", self.hot_fraction, 0.0001, 0.9999)
+        _check_number("hot traffic", self.hot_traffic, 0.0, 1.0)
+        _check_number("write ratio", self.write_ratio, 0.0, MAX_WRITE_RATIO)
+        _check_int("instances", self.instances, 1, MAX_INSTANCES)
+        for name in ("zipf_s", "hot_fraction", "hot_traffic", "write_ratio"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.scheduler is not None and not _SCHEDULER.match(self.scheduler):
+            raise ConfigError(f"scheduler must look like tcp://host:8786, got {self.scheduler!r}")
+        if self.rate is not None and (self.write_ratio or self.instances > 1):
+            raise ConfigError("writes and several instances run closed-loop only: drop the rate, or set write "
+                              "ratio 0 and instances 1")
+        if self.sweep is not None and self.instances > 1:
+            raise ConfigError("a concurrency sweep runs in one instance: drop the sweep or set instances 1")
 
     @property
     def capacity(self) -> int:

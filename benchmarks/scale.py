@@ -52,6 +52,7 @@ TYPICAL_P50_US = {
     ("memcached", "sync"): 30.0, ("memcached", "async"): 40.0,
     ("redis-cluster", "sync"): 45.0, ("redis-cluster", "async"): 55.0,
     ("inprocess", "sync"): 0.8, ("inprocess", "async"): 1.0,
+    ("inprocess+redis", "sync"): 1.0, ("inprocess+redis", "async"): 1.2,
 }
 SERVERS = {
     "postgres": ServerInfo("external", "postgresql://postgres@127.0.0.1:5432/postgres", "PostgreSQL 15.20"),

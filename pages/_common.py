@@ -26,6 +26,7 @@ RUN_PAGE = "pages/run.py"
 COMPARE_PAGE = "pages/compare.py"
 TARGETS_PAGE = "pages/targets.py"
 HOME_PAGE = "pages/home.py"
+ADVISOR_PAGE = "pages/advisor.py"
 
 RESULT_COLUMN_CONFIG: dict[str, Any] = {
     "Storage layer": st.column_config.TextColumn(),

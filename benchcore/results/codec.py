@@ -26,6 +26,7 @@ import numpy as np
 from benchcore.models import (
     EmbeddedPlacement,
     Environment,
+    InstanceResult,
     Run,
     RunSpec,
     Second,
@@ -38,7 +39,7 @@ from benchcore.models import (
 from benchcore.running.environment import machine_summary
 
 STATS_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Stats))
-_COUNTS = frozenset({"ops", "errors", "hits", "misses", "late_reads"})
+_COUNTS = frozenset({"ops", "errors", "hits", "misses", "late_reads", "writes", "stale_reads", "l1_hits", "l2_hits"})
 _FLAGS = frozenset({"unstable"})
 # Figures that do not exist for every result (no cache, one trial, stored by an older version): None stays None.
 # The others are always computed, so a missing one is "not a number" (NaN), as the strict-JSON writer sends it.
@@ -157,6 +158,28 @@ def server_to_dict(server: ServerInfo) -> dict[str, Any]:
     return {"kind": server.kind, "address": server.address, "version": server.version}
 
 
+INSTANCE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(InstanceResult))
+
+
+def instance_to_dict(instance: InstanceResult) -> dict[str, Any]:
+    return {name: getattr(instance, name) for name in INSTANCE_FIELDS}
+
+
+def instance_from_dict(data: Mapping[str, Any]) -> InstanceResult:
+    def whole(name: str) -> int | None:
+        return None if data.get(name) is None else int(data[name])
+
+    def real(name: str) -> float | None:
+        return None if data.get(name) is None else float(data[name])
+
+    return InstanceResult(instance=int(data["instance"]), host=str(data["host"]), pid=int(data["pid"]),
+                          ops=int(data["ops"]), writes=int(data["writes"]), hits=whole("hits"),
+                          misses=whole("misses"), hit_ratio=real("hit_ratio"), l1_hits=whole("l1_hits"),
+                          l2_hits=whole("l2_hits"), stale_reads=whole("stale_reads"),
+                          ops_per_sec=float(data["ops_per_sec"]), rss_mb=real("rss_mb"),
+                          cache_entries=whole("cache_entries"))
+
+
 def _trial_to_dict(trial: TrialResult, samples: bool) -> dict[str, Any]:
     out = {"trial": int(trial.trial), **stats_to_dict(trial.stats), "series": series_to_list(trial.series)}
     if samples:
@@ -178,6 +201,7 @@ def result_to_dict(result: TierResult, samples: bool = False) -> dict[str, Any]:
         "error": result.error,
         "server": server_to_dict(result.server),
         "trials": [_trial_to_dict(t, samples) for t in result.trials],
+        "instances": [instance_to_dict(i) for i in result.instances],
     }
 
 
@@ -219,7 +243,8 @@ def _result_from_dict(data: Mapping[str, Any], samples_of: SamplesOf) -> TierRes
                                   series=series_from_list(t.get("series"))))
     return TierResult(tier=data["tier"], mode=data["mode"], concurrency=int(data["concurrency"]),
                       description=data["description"], status=data["status"], error=data["error"],
-                      summary=_stats_of(data, "summary"), trials=tuple(trials), server=ServerInfo(**data["server"]))
+                      summary=_stats_of(data, "summary"), trials=tuple(trials), server=ServerInfo(**data["server"]),
+                      instances=tuple(instance_from_dict(i) for i in data.get("instances") or ()))
 
 
 def build_run(head: Mapping[str, Any], results: Sequence[TierResult]) -> Run:

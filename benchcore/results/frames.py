@@ -69,6 +69,20 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "intended_p50_us": FLOAT,
     "intended_p99_us": FLOAT,
     "intended_p999_us": FLOAT,
+    "hit_mean_us": FLOAT,  # cache tiers: mean of hits and of misses (mean = h * hit + (1 - h) * miss)
+    "miss_mean_us": FLOAT,
+    "writes": NULLABLE_INT,  # runs with writes, from here on: write latency apart from the reads
+    "write_mean_us": FLOAT,
+    "write_p50_us": FLOAT,
+    "write_p99_us": FLOAT,
+    "stale_reads": NULLABLE_INT,
+    "stale_ratio": FLOAT,
+    "max_stale_age_ms": FLOAT,
+    "l1_hits": NULLABLE_INT,  # the two-level tier
+    "l2_hits": NULLABLE_INT,
+    "predicted_hit_ratio": FLOAT,  # the cache model beside the measurement (pooled rows of cache tiers)
+    "predicted_mean_us": FLOAT,
+    "predicted_stale_ratio": FLOAT,
     "server_kind": TEXT,
     "server_address": TEXT,
     "server_version": TEXT,

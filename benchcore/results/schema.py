@@ -24,11 +24,19 @@ History:
   5  Load UI: series gains max_us (the slowest read of each second), intended_p99_us (open loop: the p99 of
      that second's latency from the intended start; NULL otherwise) and reads_per_s (the second's reads over the
      part of it the trial was running), all NULL for older rows.
+  6  Caching: results gains hit_mean_us, miss_mean_us; for runs with writes writes, write_mean_us, write_p50_us,
+     write_p99_us, stale_reads, stale_ratio, max_stale_age_ms; for the two-level tier l1_hits, l2_hits; and the
+     model beside the measurement: predicted_hit_ratio, predicted_mean_us, predicted_stale_ratio. A new table
+     instances(result_id, instance, host, pid, ops, writes, hits, misses, hit_ratio, l1_hits, l2_hits,
+     stale_reads, ops_per_sec, rss_mb, cache_entries) holds each app instance of a several-instance run (keyed
+     by the pooled result's id). The new spec fields (eviction, zipf_s, hot_fraction, hot_traffic, write_ratio,
+     on_write, instances, scheduler) live in the spec JSON; older specs read them as their defaults, which is
+     what those runs did.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 META = "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 
@@ -101,6 +109,20 @@ RESULTS = """CREATE TABLE results (
   intended_p50_us DOUBLE,
   intended_p99_us DOUBLE,
   intended_p999_us DOUBLE,
+  hit_mean_us DOUBLE,
+  miss_mean_us DOUBLE,
+  writes BIGINT,
+  write_mean_us DOUBLE,
+  write_p50_us DOUBLE,
+  write_p99_us DOUBLE,
+  stale_reads BIGINT,
+  stale_ratio DOUBLE,
+  max_stale_age_ms DOUBLE,
+  l1_hits BIGINT,
+  l2_hits BIGINT,
+  predicted_hit_ratio DOUBLE,
+  predicted_mean_us DOUBLE,
+  predicted_stale_ratio DOUBLE,
   PRIMARY KEY (run_id, tier, mode, concurrency, trial)
 )"""
 
@@ -111,16 +133,44 @@ SAMPLE_VALUES = ("CREATE TABLE sample_values (result_id BIGINT NOT NULL, latency
 SERIES = ("CREATE TABLE series (result_id BIGINT NOT NULL, second BIGINT NOT NULL, reads BIGINT NOT NULL, "
           "p50_us DOUBLE, p99_us DOUBLE, max_us DOUBLE, intended_p99_us DOUBLE, reads_per_s DOUBLE)")
 
+INSTANCES = """CREATE TABLE instances (
+  result_id BIGINT NOT NULL,
+  instance BIGINT NOT NULL,
+  host VARCHAR NOT NULL,
+  pid BIGINT NOT NULL,
+  ops BIGINT NOT NULL,
+  writes BIGINT NOT NULL,
+  hits BIGINT,
+  misses BIGINT,
+  hit_ratio DOUBLE,
+  l1_hits BIGINT,
+  l2_hits BIGINT,
+  stale_reads BIGINT,
+  ops_per_sec DOUBLE,
+  rss_mb DOUBLE,
+  cache_entries BIGINT,
+  PRIMARY KEY (result_id, instance)
+)"""
+
 SAMPLES_VIEW = """CREATE VIEW samples AS
   SELECT r.run_id, r.tier, r.mode, r.concurrency, r.trial, s.latency_ns, s.miss, s.intended_ns
   FROM sample_values s JOIN results r USING (result_id)"""
 
-CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SERIES, SAMPLES_VIEW)
+CREATE: tuple[str, ...] = (META, RUNS, RESULTS, SAMPLE_VALUES, SERIES, INSTANCES, SAMPLES_VIEW)
 
 # Added by version 4, in this order.
 LOAD_COLUMNS: tuple[str, ...] = ("client_cpu_us_per_read", "machine_cpu_pct", "target_rate", "achieved_rate",
                                  "late_reads", "intended_p50_us", "intended_p99_us", "intended_p999_us")
 
+# Added by version 5, in this order.
+CACHING_COLUMNS: tuple[str, ...] = (
+    "hit_mean_us", "miss_mean_us", "writes", "write_mean_us", "write_p50_us", "write_p99_us", "stale_reads",
+    "stale_ratio", "max_stale_age_ms", "l1_hits", "l2_hits", "predicted_hit_ratio", "predicted_mean_us",
+    "predicted_stale_ratio",
+)
+INSTANCE_COLUMNS: tuple[str, ...] = ("result_id", "instance", "host", "pid", "ops", "writes", "hits", "misses",
+                                     "hit_ratio", "l1_hits", "l2_hits", "stale_reads", "ops_per_sec", "rss_mb",
+                                     "cache_entries")
 # Column names as storage writes and reads them (always by name, never by position).
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency", "trials",
@@ -132,7 +182,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "errors", "hits", "misses", "mean_us", "stddev_us", "min_us", "p50_us", "p90_us", "p99_us", "p999_us",
     "max_us", "ops_per_sec", "wall_s", "server_kind", "server_address", "server_version", "hit_ratio", "hit_p50_us",
     "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
-    *LOAD_COLUMNS,
+    *LOAD_COLUMNS, *CACHING_COLUMNS,
 )
 SAMPLE_COLUMNS: tuple[str, ...] = ("result_id", "latency_ns", "miss", "intended_ns")
 SERIES_COLUMNS: tuple[str, ...] = ("result_id", "second", "reads", "p50_us", "p99_us", "max_us", "intended_p99_us",
@@ -189,5 +239,40 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE series ADD COLUMN max_us DOUBLE",
         "ALTER TABLE series ADD COLUMN intended_p99_us DOUBLE",
         "ALTER TABLE series ADD COLUMN reads_per_s DOUBLE",
+    ),
+    # Written out: a later version that changes these tables must not change this step.
+    5: (
+        "ALTER TABLE results ADD COLUMN hit_mean_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN miss_mean_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN writes BIGINT",
+        "ALTER TABLE results ADD COLUMN write_mean_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN write_p50_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN write_p99_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN stale_reads BIGINT",
+        "ALTER TABLE results ADD COLUMN stale_ratio DOUBLE",
+        "ALTER TABLE results ADD COLUMN max_stale_age_ms DOUBLE",
+        "ALTER TABLE results ADD COLUMN l1_hits BIGINT",
+        "ALTER TABLE results ADD COLUMN l2_hits BIGINT",
+        "ALTER TABLE results ADD COLUMN predicted_hit_ratio DOUBLE",
+        "ALTER TABLE results ADD COLUMN predicted_mean_us DOUBLE",
+        "ALTER TABLE results ADD COLUMN predicted_stale_ratio DOUBLE",
+        """CREATE TABLE instances (
+  result_id BIGINT NOT NULL,
+  instance BIGINT NOT NULL,
+  host VARCHAR NOT NULL,
+  pid BIGINT NOT NULL,
+  ops BIGINT NOT NULL,
+  writes BIGINT NOT NULL,
+  hits BIGINT,
+  misses BIGINT,
+  hit_ratio DOUBLE,
+  l1_hits BIGINT,
+  l2_hits BIGINT,
+  stale_reads BIGINT,
+  ops_per_sec DOUBLE,
+  rss_mb DOUBLE,
+  cache_entries BIGINT,
+  PRIMARY KEY (result_id, instance)
+)""",
     ),
 }

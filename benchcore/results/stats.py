@@ -42,7 +42,7 @@ def summarize(samples_ns: np.ndarray, wall_ns: int, errors: int = 0, hits: int |
     """
     ops = int(samples_ns.size)
     wall_s = wall_ns / 1e9
-    ratio, hit_p50, hit_p99, miss_p50, miss_p99 = _hit_miss(samples_ns, hits, misses, miss_index)
+    ratio, hit_p50, hit_p99, miss_p50, miss_p99, hit_mean, miss_mean = _hit_miss(samples_ns, hits, misses, miss_index)
     if ops == 0:
         nan = math.nan
         return Stats(ops=0, errors=errors, hits=hits, misses=misses, mean_us=nan, stddev_us=nan, min_us=nan,
@@ -70,22 +70,65 @@ def summarize(samples_ns: np.ndarray, wall_ns: int, errors: int = 0, hits: int |
         hit_p99_us=hit_p99,
         miss_p50_us=miss_p50,
         miss_p99_us=miss_p99,
+        hit_mean_us=hit_mean,
+        miss_mean_us=miss_mean,
     )
 
 
-_Split = tuple[float | None, float | None, float | None, float | None, float | None]
+_Split = tuple[float | None, float | None, float | None, float | None, float | None, float | None, float | None]
+
+
+def _mean_us(samples_ns: np.ndarray) -> float | None:
+    return float(samples_ns.mean()) / 1000.0 if samples_ns.size else None
 
 
 def _hit_miss(samples_ns: np.ndarray, hits: int | None, misses: int | None, miss_index: np.ndarray | None) -> _Split:
-    """(hit ratio, hit p50, hit p99, miss p50, miss p99); all None for a tier without a cache."""
+    """(hit ratio, hit p50, hit p99, miss p50, miss p99, hit mean, miss mean); all None for a tier without a cache."""
     if hits is None:
-        return None, None, None, None, None
+        return None, None, None, None, None, None, None
     total = hits + (misses or 0)
     mask = np.zeros(samples_ns.size, dtype=bool)
     if miss_index is not None and miss_index.size:
         mask[miss_index] = True
     hit, miss = samples_ns[~mask], samples_ns[mask]
-    return (hits / total if total else None, _us(hit, 50.0), _us(hit, 99.0), _us(miss, 50.0), _us(miss, 99.0))
+    return (hits / total if total else None, _us(hit, 50.0), _us(hit, 99.0), _us(miss, 50.0), _us(miss, 99.0),
+            _mean_us(hit), _mean_us(miss))
+
+
+def with_writes(stats: Stats, write_samples: np.ndarray | None, l1_l2: tuple[int | None, int | None]) -> Stats:
+    """stats with the writes' count and latency (None when the run makes none) and the two-level split."""
+    l1, l2 = l1_l2
+    stats = replace(stats, l1_hits=l1, l2_hits=l2)
+    if write_samples is None:
+        return stats
+    return replace(stats, writes=int(write_samples.size), write_mean_us=_mean_us(write_samples),
+                   write_p50_us=_us(write_samples, 50.0), write_p99_us=_us(write_samples, 99.0))
+
+
+def with_staleness(stats: Stats, stale_reads: int, ratio: float | None, max_age_ms: float | None) -> Stats:
+    return replace(stats, stale_reads=stale_reads, stale_ratio=ratio, max_stale_age_ms=max_age_ms)
+
+
+def _pooled_caching(pooled: Stats, trials: Sequence[TrialResult]) -> Stats:
+    """Writes, stale reads and the two-level split over all trials (sums; the oldest stale age)."""
+    measured = [t.stats for t in trials]
+    if any(s.l1_hits is not None for s in measured):
+        pooled = replace(pooled, l1_hits=sum(s.l1_hits or 0 for s in measured),
+                         l2_hits=sum(s.l2_hits or 0 for s in measured))
+    if not any(s.writes is not None for s in measured):
+        return pooled
+    parts = [t.write_samples for t in trials if t.write_samples.size]
+    pooled = with_writes(pooled, np.concatenate(parts) if parts else np.empty(0, np.int64),
+                         (pooled.l1_hits, pooled.l2_hits))
+    if not parts:  # a stored run keeps the figures, not the write samples: weigh the trials' means
+        writes = sum(s.writes or 0 for s in measured)
+        mean = sum((s.write_mean_us or 0.0) * (s.writes or 0) for s in measured) / writes if writes else None
+        pooled = replace(pooled, writes=writes, write_mean_us=mean)
+    if any(s.stale_reads is not None for s in measured):
+        stale = sum(s.stale_reads or 0 for s in measured)
+        ages = [s.max_stale_age_ms for s in measured if s.max_stale_age_ms is not None]
+        pooled = with_staleness(pooled, stale, stale / pooled.ops if pooled.ops else None, max(ages) if ages else None)
+    return pooled
 
 
 def pool(trials: Sequence[TrialResult]) -> Stats:
@@ -108,7 +151,7 @@ def pool(trials: Sequence[TrialResult]) -> Stats:
         misses=None if any(m is None for m in misses) else sum(m for m in misses if m is not None),
         miss_index=miss_index,
     )
-    pooled = _pooled_load(pooled, trials)
+    pooled = _pooled_caching(_pooled_load(pooled, trials), trials)
     return with_repeat_stats(pooled, [t.stats.p50_us for t in trials if t.stats.ops > 0])
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
-from benchcore.models import Run, Second, TrialResult, check_label
+from benchcore.models import InstanceResult, Run, Second, TrialResult, check_label
 from benchcore.results import codec, frames, schema
 from benchcore.results.schema import SCHEMA_VERSION
 from benchcore.urls import redact, redact_urls
@@ -293,8 +294,11 @@ class RunRepository:
         rows: list[tuple[Any, ...]] = []
         sample_ids: list[int] = []
         sample_trials: list[TrialResult] = []
+        instance_rows: list[tuple[Any, ...]] = []
         for result in run.results:
             trials: list[TrialResult | None] = [None, *result.trials]  # record 0 is the pooled summary
+            instance_rows += [codec.ordered({**codec.instance_to_dict(i), "result_id": next_id},
+                                            schema.INSTANCE_COLUMNS) for i in result.instances]
             for values, trial in zip(codec.result_records(result), trials, strict=True):
                 values.update(result_id=next_id, run_id=run.run_id, error=_scrub_urls(values["error"]),
                               server_address=redact(values["server_address"] or ""))
@@ -310,6 +314,10 @@ class RunRepository:
                         + ", ".join([_RESULT_VALUES] * len(chunk)), [v for row in chunk for v in row])
         self._insert_samples(con, sample_ids, sample_trials)
         self._insert_series(con, sample_ids, sample_trials)
+        if instance_rows:
+            con.execute(f"INSERT INTO instances ({', '.join(schema.INSTANCE_COLUMNS)}) VALUES "
+                        + ", ".join(["(" + ", ".join("?" * len(schema.INSTANCE_COLUMNS)) + ")"] * len(instance_rows)),
+                        [v for row in instance_rows for v in row])
 
     def _insert_series(self, con: duckdb.DuckDBPyConnection, ids: list[int], trials: list[TrialResult]) -> None:
         rows = [(rid, s.second, s.reads, s.p50_us, s.p99_us, s.max_us, s.intended_p99_us, s.reads_per_s)
@@ -380,7 +388,7 @@ class RunRepository:
                                  [run_id]).fetchone() or (None, None)
             if lo is not None:
                 # The range lets DuckDB skip other runs' row groups; the IN keeps it exact.
-                for table in ("sample_values", "series"):
+                for table in ("sample_values", "series", "instances"):
                     con.execute(f"DELETE FROM {table} WHERE result_id BETWEEN ? AND ? AND result_id IN "
                                 "(SELECT result_id FROM results WHERE run_id = ?)", [lo, hi, run_id])
             con.execute("DELETE FROM results WHERE run_id = ?", [run_id])
@@ -590,6 +598,7 @@ class RunRepository:
             trial_ids = [rec["result_id"] for rec in records if rec["trial"] > 0]
             arrays = _sample_arrays(con, trial_ids) if with_samples else {}
             series = _series(con, trial_ids)  # small: loaded with or without the samples
+            instances = _instances(con, [rec["result_id"] for rec in records if rec["trial"] == 0])
         head = dict(zip(_RUN_HEAD, row, strict=True))
         # The label column is the truth (rename() updates both); the spec JSON holds everything else.
         head["config"] = {**json.loads(head.pop("spec")), "label": head["label"]}
@@ -600,6 +609,9 @@ class RunRepository:
             latencies, miss_index, _, intended = arrays.get(rec["result_id"], (empty, empty, False, empty))
             data.append(codec.TrialData(latencies, miss_index, intended, series.get(rec["result_id"], ())))
         results = codec.results_from_records(records, data)
+        pooled_ids = [rec["result_id"] for rec in records if rec["trial"] == 0]
+        results = tuple(replace(r, instances=instances.get(rid, ())) for r, rid in zip(results, pooled_ids,
+                                                                                        strict=True))
         return codec.build_run(head, results)
 
 
@@ -643,6 +655,19 @@ def _series(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, 
                                               None if slowest is None else float(slowest),
                                               None if intended_p99 is None else float(intended_p99),
                                               None if rate is None else float(rate)))
+    return {rid: tuple(values) for rid, values in out.items()}
+
+
+def _instances(con: duckdb.DuckDBPyConnection, result_ids: list[int]) -> dict[int, tuple[InstanceResult, ...]]:
+    """pooled result_id -> its app instances (several-instance runs, schema version 5 on)."""
+    if not result_ids:
+        return {}
+    cursor = con.execute(f"SELECT {', '.join(schema.INSTANCE_COLUMNS)} FROM instances WHERE result_id BETWEEN ? AND ? "
+                         "ORDER BY result_id, instance", [min(result_ids), max(result_ids)])
+    out: dict[int, list[InstanceResult]] = {}
+    for row in cursor.fetchall():
+        record = dict(zip(schema.INSTANCE_COLUMNS, row, strict=True))
+        out.setdefault(record["result_id"], []).append(codec.instance_from_dict(record))
     return {rid: tuple(values) for rid, values in out.items()}
 
 

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from benchcore.models import RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
-from benchcore.results import stats
+from benchcore.models import OpLog, RunSpec, ServerInfo, TierResult, TierStatus, TrialResult
+from benchcore.results import predictions, stats
+from benchcore.running.consistency import WriteHistory
 from benchcore.running.drivers import Driver, driver_for, plans
 from benchcore.running.loops import CLOSED, OPEN, Clock, LoopEnv, Outcome, Plan, error_text
+from benchcore.running.mixed import MIXED
 from benchcore.running.processes import ProcessDriver, ProcessGroup, RemoteFailure
 from benchcore.running.progress import Reporter
 from benchcore.running.timeline import completion_times, per_second
-from benchcore.running.workloads import make_keys, make_schedule
+from benchcore.running.workloads import keys_for, make_ops, make_schedule
 from benchcore.settings import Settings
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
+from benchcore.tiers.dataset import restore_rows
 
 WARMUP_SEED_OFFSET = 1_000_003  # warmup keys differ from every trial's keys
 OPEN_LEAD_NS = 5_000_000  # an open-loop schedule starts this long after the workers are ready
@@ -49,28 +52,39 @@ class _Results:
     last_error: str | None = None  # of reads that failed while the tier went on (recovered)
     note: str | None = None  # shown as the result's error when there is no error
 
-    def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int,
-                  before: tuple[int | None, int | None], after: tuple[int | None, int | None],
-                  cost: stats.PhaseCost, origin: int, plan: list[Plan] | None = None) -> TrialResult:
+    history: WriteHistory = field(default_factory=WriteHistory)  # every write so far (stale-read accounting)
+
+    def add_trial(self, trial: int, outcomes: list[Outcome], wall_ns: int, before: Counters, after: Counters,
+                  cost: stats.PhaseCost, origin: int, plan: list[Plan] | None = None,
+                  mixed: MixedSetup | None = None) -> TrialResult:
         parts = [np.frombuffer(o.samples, dtype=np.int64) for o in outcomes]
         samples = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy for one worker
         offsets = np.cumsum([0, *(p.size for p in parts[:-1])])
         miss_index = np.concatenate([np.frombuffer(o.miss_index, dtype=np.int64) + off
                                      for o, off in zip(outcomes, offsets, strict=True)])
+        l2_index = np.concatenate([np.frombuffer(o.l2_index, dtype=np.int64) + off
+                                   for o, off in zip(outcomes, offsets, strict=True)])
         intended = np.concatenate([np.frombuffer(o.intended, dtype=np.int64) for o in outcomes])
         times = np.concatenate([self._times(part, o, None if plan is None else plan[i])
                                 for i, (part, o) in enumerate(zip(parts, outcomes, strict=True))])
         errors = sum(o.errors for o in outcomes)
-        hits = None if after[0] is None or before[0] is None else after[0] - before[0]
-        misses = None if after[1] is None or before[1] is None else after[1] - before[1]
+        hits, misses, l1, l2 = (None if a is None or b is None else a - b for a, b in zip(after, before, strict=True))
         figures = stats.summarize(samples, wall_ns, errors, hits, misses, miss_index)
         figures = stats.with_load(figures, cost, intended=intended if cost.target_rate else None,
                                   late=sum(o.late for o in outcomes) if cost.target_rate else None)
+        writes = np.concatenate([np.frombuffer(o.write_samples, dtype=np.int64) for o in outcomes])
+        figures = stats.with_writes(figures, writes if mixed is not None and mixed.writes else None, (l1, l2))
+        log = mixed.log(outcomes) if mixed is not None and mixed.writes else None
+        if log is not None and not mixed.keep_log:  # type: ignore[union-attr]
+            self.history.add(log)
+            checked = self.history.check(log)
+            figures = stats.with_staleness(figures, checked.stale_reads, checked.ratio, checked.max_age_ms)
+            log = None
         start = min((o.t0 for o in outcomes), default=0)
         result = TrialResult(trial=trial, samples=samples, miss_index=miss_index, intended=intended,
                              series=per_second(samples, times, origin, intended if cost.target_rate else None,
                                                (start, start + wall_ns)),
-                             stats=figures)
+                             stats=figures, write_samples=writes, l2_index=l2_index, log=log)
         self.trials.append(result)
         self.last_error = next((o.last_error for o in outcomes if o.last_error), self.last_error)
         failed = [o for o in outcomes if o.aborted]
@@ -90,14 +104,38 @@ class _Results:
         return completion_times(samples, np.frombuffer(out.ticks, dtype=np.int64), out.t0)
 
 
+Counters = tuple[int | None, int | None, int | None, int | None]  # hits, misses, L1 hits, L2 hits
+
+
+@dataclass(frozen=True)
+class MixedSetup:
+    """A run with writes or with the two-level tier: its loop's extras, and how its clock maps to wall time."""
+
+    writes: bool
+    wall_offset_ns: int  # time.time_ns() - clock(), taken once: logs are merged across processes on wall time
+    keep_log: bool  # several instances: the coordinator merges the logs and counts stale reads
+
+    def log(self, outcomes: list[Outcome]) -> OpLog:
+        def cat(i: int, shift: int = 0) -> np.ndarray:
+            return np.concatenate([np.frombuffer(o.log[i], dtype=np.int64) for o in outcomes]) + shift
+
+        return OpLog(read_keys=cat(0), read_versions=cat(1), read_start_ns=cat(2, self.wall_offset_ns),
+                     write_keys=cat(3), write_versions=cat(4), write_end_ns=cat(5, self.wall_offset_ns))
+
+
 class TierSession:
-    """One (tier, mode) of a run, from prepare() to its TierResult."""
+    """One (tier, mode) of a run, from prepare() to its TierResult.
+
+    `instance` = (i, n): this session is app instance i of n (0-based), which does operations i, i + n, ... of the
+    run's op stream; its coordinator (running/instances.py) merges the instances' trials.
+    """
 
     def __init__(self, name: str, mode: str, spec: RunSpec, settings: Settings, *, server: ServerInfo,
                  unavailable: str | None, available: Mapping[str, bool], loader: TierLoader, clock: Clock,
                  reporter: Reporter, cancel: Any, watchdog: Any = None, concurrency: int | None = None,
                  origin: int = 0, on_trial: Callable[[TierSession, TrialResult], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, group: ProcessGroup | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, group: ProcessGroup | None = None,
+                 instance: tuple[int, int] | None = None, shared: dict[str, Any] | None = None) -> None:
         self.name, self.mode, self.spec, self.settings = name, mode, spec, settings
         self.group = group  # client processes that make the reads (spec.processes > 1), or None: this process
         self.concurrency = concurrency or spec.concurrency
@@ -111,8 +149,12 @@ class TierSession:
         self.env = LoopEnv(clock=clock, cancel=cancel, progress=reporter.add, scrub=settings.scrub,
                            read_timeout_s=spec.read_timeout_s, watchdog=watchdog, sleep=sleep)
         self.on_trial = on_trial
+        self.instance = instance
+        self.shared = shared or {}  # seeds the tier context's shared state (the coordinator's "restored")
+        self.mixed: MixedSetup | None = None
         self.description = ""
         self.is_cache = False
+        self.levels = False
         self.results = _Results()
         self._ctx: TierContext | None = None
         self._driver: Driver | None = None
@@ -139,7 +181,15 @@ class TierSession:
             raise Unavailable(self.unavailable)
         cls = self.loader(self.name, self.mode)
         self.description, self.is_cache = cls.describe(self.spec), cls.is_cache
-        ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, available=self.available)
+        self.levels = bool(getattr(cls, "levels", False))
+        if self.spec.write_ratio and not callable(getattr(cls, "write", None)):
+            raise Unavailable(f"{self.name} does not support writes; run it with write ratio 0")
+        if self.spec.write_ratio or self.levels:
+            self.model = MIXED
+            self.mixed = MixedSetup(writes=bool(self.spec.write_ratio), keep_log=self.instance is not None,
+                                    wall_offset_ns=time.time_ns() - self.env.clock())
+        ctx = self._ctx = TierContext(settings=self.settings, spec=self.spec, shared=dict(self.shared),
+                                      available=self.available)
         cls.prepare(ctx)
         self.server = cls.server_info(ctx, self.server)
         self._driver = (self.group.driver(self.mode) if self.group is not None
@@ -147,8 +197,7 @@ class TierSession:
         self._workers = self._driver.open_workers(cls, ctx, self.concurrency)
         if self.spec.warmup:
             self.reporter.start(self.name, self.mode, "warmup", 0, self.spec.warmup)
-            keys = make_keys(self.spec.distribution, self.spec.keys, self.spec.warmup,
-                             self.spec.seed + WARMUP_SEED_OFFSET)
+            keys = self._share(keys_for(self.spec, self.spec.warmup, self.spec.seed + WARMUP_SEED_OFFSET))
             # Warm up back to back whatever the load model: it only opens connections and fills caches.
             outcomes, _ = self._driver.phase(self._workers, plans(keys, len(self._workers)), CLOSED, self.env)
             if any(o.cancelled for o in outcomes):
@@ -169,27 +218,34 @@ class TierSession:
             raise Cancelled
         spec = self.spec
         ops = spec.ops_per_trial
-        keys = make_keys(spec.distribution, spec.keys, ops, spec.seed + trial)
+        keys = self._share(keys_for(spec, ops, spec.seed + trial))
+        writes = make_ops(spec.write_ratio, ops, spec.seed + trial)
+        writes = None if writes is None else self._share(writes)
         starts = None if spec.rate is None else make_schedule(spec.arrival, spec.rate, ops, spec.seed + trial)
-        self.reporter.start(self.name, self.mode, "timed", trial, ops)
+        self.reporter.start(self.name, self.mode, "timed", trial, int(keys.size))
         before = self._counters()
         meter = stats.CostMeter(target_rate=spec.rate)
         shares = plans(keys, len(self._workers), starts)
+        if writes is not None:
+            shares = [replace(p, writes=writes[w::len(shares)].tolist()) for w, p in enumerate(shares)]
         outcomes, wall = self._driver.phase(self._workers, shares, self.model, self.env,
                                             lead_ns=0 if starts is None else OPEN_LEAD_NS)
         # With client processes, their CPU time is the client's too.
         cost = meter.stop(wall, self._driver.client_cpu_ns if isinstance(self._driver, ProcessDriver) else 0)
-        result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin, shares)
+        result = self.results.add_trial(trial, outcomes, wall, before, self._counters(), cost, self.origin, shares,
+                                        self.mixed)
         if self.on_trial is not None:
             self.on_trial(self, result)
 
     def finish(self) -> TierResult:
-        """Close the workers and the driver; the (tier, mode)'s result."""
+        """Close the workers and the driver; the (tier, mode)'s result. A run with writes puts the rows back."""
         if self._driver is not None:
             driver, self._driver = self._driver, None
             self._guard(lambda: driver.close_workers(self._workers))
             self._guard(driver.close)
             self._workers = []
+            if self.spec.write_ratio and self.instance is None:
+                self._guard(self._restore)
         spec = self.spec
         measured = sum(t.stats.ops + t.stats.errors for t in self.results.trials)
         self.reporter.skip(max(0, spec.ops_per_trial * spec.trials - measured))  # keep the overall bar honest
@@ -211,14 +267,30 @@ class TierSession:
         except Exception as exc:  # a failing tier never loses the rest of the run
             self.results.error = self.results.error or error_text(exc, self.settings.scrub)
 
-    def _counters(self) -> tuple[int | None, int | None]:
+    def _restore(self) -> None:
+        restore_rows(self.settings.postgres_url, self.spec.table, self.spec.keys)
+
+    def _share(self, ops: np.ndarray) -> np.ndarray:
+        """This instance's operations of the run's stream: every n-th from its index (all of them alone)."""
+        return ops if self.instance is None else ops[self.instance[0]::self.instance[1]]
+
+    def _counters(self) -> Counters:
         if not self.is_cache:
-            return None, None
-        return sum(w.hits for w in self._workers), sum(w.misses for w in self._workers)
+            return None, None, None, None
+        levels = (sum(w.l1_hits for w in self._workers), sum(w.l2_hits for w in self._workers)) if self.levels \
+            else (None, None)
+        return sum(w.hits for w in self._workers), sum(w.misses for w in self._workers), *levels
+
+    @property
+    def cache_entries(self) -> int | None:
+        """Entries in this session's in-process cache (memory per instance); None without one."""
+        return next((int(w.entries) for w in self._workers if hasattr(w, "entries")), None)
 
     def _result(self) -> TierResult:
         res = self.results
         summary = stats.pool(res.trials) if res.trials else None
+        if summary is not None and self.instance is None:
+            summary = predictions.attach(self.name, self.spec, summary, res.trials)
         status: TierStatus = "failed" if res.error else ("cancelled" if res.cancelled else "ok")
         error = res.error or res.note
         if error is None and summary is not None and summary.errors and res.last_error:

@@ -47,6 +47,7 @@ class Plan:
 
     keys: list[int]
     starts: list[int] | None = None
+    writes: list[bool] | None = None  # a run with writes: which operations update PostgreSQL (running/mixed.py)
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Outcome:
     intended: array = field(default_factory=lambda: array("q"))  # open loop: ns from intended start to end
     late: int = 0  # open loop: reads that started more than LATE_NS after their intended start
     miss_index: array = field(default_factory=lambda: array("q"))  # positions in samples of cache misses
+    # running/mixed.py only: L2 hits (two-level tier), write latencies, and the reads' and writes' log (clock ns).
+    l2_index: array = field(default_factory=lambda: array("q"))
+    write_samples: array = field(default_factory=lambda: array("q"))
+    log: list[array] = field(default_factory=lambda: [array("q") for _ in range(6)])
     errors: int = 0
     last_error: str | None = None
     aborted: bool = False  # the loop stopped: its server is gone or stalled (abort_reason says which)

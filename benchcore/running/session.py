@@ -11,8 +11,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from benchcore.models import Environment, Run, RunSpec, RunStatus, ServerInfo, TierResult, TrialResult
 from benchcore.running.engine import TierLoader, TierSession
@@ -30,6 +31,14 @@ from benchcore.tiers.registry import tier_info
 MAX_HELD_CONNECTIONS = 64
 Resolved = tuple[Settings, dict[str, ServerInfo], dict[str, str | None]]
 Resolver = Callable[[Settings], Resolved]
+class Session(Protocol):
+    """What _run_sessions drives: engine.TierSession, or instances.MultiSession over several app instances."""
+
+    def start(self) -> None: ...
+    def run_trial(self, trial: int) -> None: ...
+    def finish(self) -> TierResult: ...
+
+
 EnvironmentFn = Callable[[dict[str, ServerInfo], list[int] | None, float], Environment]
 
 
@@ -104,47 +113,65 @@ def run_benchmark(
         available = {backend: reason is None for backend, reason in reasons.items()}
         reporter = Reporter(on_progress, spec.estimate.reads, spec.trials)
         origin = clock()  # per-second series count from here
-        results: list[TierResult] = []
-        group = ProcessGroup(spec.processes, spec.read_timeout_s) if spec.processes > 1 else None
-        with Watchdog(spec.read_timeout_s, cancel) as watchdog, group or contextlib.nullcontext():
-            # A sweep measures one level at a time (every (tier, mode) of a level interleaved): at 64 connections
-            # per (tier, mode), all levels open at once would exceed a server's connection limit.
-            for level in spec.levels:
-                sessions = []
-                for name in spec.tiers:
-                    info = tier_info(name)
-                    missing = [reasons[b] for b in info.needs if reasons.get(b)]
-                    server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
-                    for mode in spec.modes:
-                        sessions.append(TierSession(
-                            name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
-                            available=available, loader=tier_loader, clock=clock, reporter=reporter,
-                            cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
-                            group=group, on_trial=None if on_trial is None
-                            else (lambda s, t: on_trial(s.name, s.mode, s.concurrency, t))))
-                held = len(sessions) * level
-                round_robin = interleaved(spec) and (len(sessions) == 1 or held <= MAX_HELD_CONNECTIONS)
-                results += _run_sessions(sessions, spec, round_robin, on_result)
+        if spec.instances > 1:
+            from benchcore.running.instances import run_instances
+
+            results = run_instances(spec, resolved, servers, reasons, reporter, cancel, on_trial, on_result)
+        else:
+            results = _run_levels(spec, resolved, servers, reasons, available, tier_loader, clock, reporter, cancel,
+                                  origin, sleep, on_trial, on_result)
     env = environment(servers, affinity, timer_overhead)
     return Run(run_id=uuid.uuid4().hex[:12], started_at=started, finished_at=datetime.now(UTC),
                status=run_status(results), spec=spec, environment=env, results=tuple(results),
                timer_overhead_ns=timer_overhead)
 
 
+def _run_levels(spec: RunSpec, resolved: Settings, servers: dict[str, ServerInfo], reasons: dict[str, str | None],
+                available: dict[str, bool], tier_loader: TierLoader, clock: Clock, reporter: Reporter,
+                cancel: threading.Event, origin: int, sleep: Callable[[float], None],
+                on_trial: Callable[[str, str, int, TrialResult], None] | None,
+                on_result: Callable[[TierResult], None] | None) -> list[TierResult]:
+    """One app instance: every (tier, mode) at every concurrency level of the run."""
+    results: list[TierResult] = []
+    group = ProcessGroup(spec.processes, spec.read_timeout_s) if spec.processes > 1 else None
+    with Watchdog(spec.read_timeout_s, cancel) as watchdog, group or contextlib.nullcontext():
+        # A sweep measures one level at a time (every (tier, mode) of a level interleaved): at 64 connections
+        # per (tier, mode), all levels open at once would exceed a server's connection limit.
+        for level in spec.levels:
+            sessions = []
+            for name in spec.tiers:
+                info = tier_info(name)
+                missing = [reasons[b] for b in info.needs if reasons.get(b)]
+                server = servers.get(info.server, ServerInfo()) if info.server else ServerInfo()
+                for mode in spec.modes:
+                    sessions.append(TierSession(
+                        name, mode, spec, resolved, server=server, unavailable=missing[0] if missing else None,
+                        available=available, loader=tier_loader, clock=clock, reporter=reporter,
+                        cancel=cancel, watchdog=watchdog, concurrency=level, origin=origin, sleep=sleep,
+                        group=group, on_trial=None if on_trial is None
+                        else (lambda s, t: on_trial(s.name, s.mode, s.concurrency, t))))
+            held = len(sessions) * level
+            round_robin = interleaved(spec) and (len(sessions) == 1 or held <= MAX_HELD_CONNECTIONS)
+            results += _run_sessions(sessions, spec, round_robin, on_result)
+    return results
+
+
 def interleaved(spec: RunSpec) -> bool:
     """Trials round-robin across (tier, mode) unless asked otherwise, or the caches start cold: then each
-    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache. (A level
-    whose pairs would hold more than MAX_HELD_CONNECTIONS connections at once also runs them back to back.)"""
-    return spec.interleave and not spec.cold
+    (tier, mode) runs alone, so no mode reads what another mode's misses just put into a shared cache. A run with
+    writes also runs each alone: every (tier, mode) starts from the seeded rows and counts stale reads against
+    its own writes, which another session's writes to the same rows would falsify. (A level whose pairs would
+    hold more than MAX_HELD_CONNECTIONS connections at once also runs them back to back.)"""
+    return spec.interleave and not spec.cold and not spec.write_ratio
 
 
-def _run_sessions(sessions: list[TierSession], spec: RunSpec, round_robin: bool,
+def _run_sessions(sessions: Sequence[Session], spec: RunSpec, round_robin: bool,
                   on_result: Callable[[TierResult], None] | None) -> list[TierResult]:
     """Back to back, or (round_robin) every session started, then trial k of each in turn, then all finished:
     a noise burst or a CPU-placement flip then lands on every tier instead of on one."""
     results: list[TierResult] = []
 
-    def finish(session: TierSession) -> None:
+    def finish(session: Session) -> None:
         result = session.finish()
         results.append(result)
         if on_result is not None:

@@ -15,6 +15,8 @@ one bound `decode`.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, ClassVar, NoReturn
@@ -30,7 +32,8 @@ from benchcore.tiers.base import (
     TierContext,
     _TierBase,
 )
-from benchcore.tiers.pgreaders import async_reader_class, sync_reader_class
+from benchcore.tiers.pgreaders import sync_reader_class
+from benchcore.tiers.pgreaders_async import async_reader_class
 from benchcore.tiers.postgres import async_pg_reader, pg_reader, scrubbed, seed
 from benchcore.tiers.serializers import for_spec
 
@@ -50,6 +53,30 @@ def miss_words(spec: RunSpec, mode: str) -> str:
     """'SELECT (held psycopg2 connection)': what a miss reads, for descriptions."""
     reader = sync_reader_class(spec) if mode == "sync" else async_reader_class(spec)
     return f"SELECT ({reader.short})"
+
+
+def key_budget(ctx: TierContext) -> int | None:
+    """Entries this (tier, mode) may keep in a shared cache server, or None (the whole key space).
+
+    benchcore enforces --cache-capacity on Redis and Memcached itself (a shared server's memory settings are never
+    changed): every key a miss SETs joins a FIFO budget, and past the limit the oldest is DELeted. With several
+    instances each keeps capacity / instances of the keys it set, so the server holds at most `capacity`.
+    """
+    spec = ctx.spec
+    if spec.cache_capacity is None or spec.cache_capacity >= spec.keys:
+        return None
+    return max(1, spec.cache_capacity // spec.instances)
+
+
+def budgeted_users(ctx: TierContext, users: list[User]) -> list[User]:
+    """The rows prepare() warms under a key budget: the lowest ids (the hot end of zipf and hotspot), highest first,
+    so the hottest are evicted last; the budget starts as exactly those keys (ctx.shared["budget"])."""
+    limit = key_budget(ctx)
+    if limit is None:
+        return users
+    kept = sorted(users[:limit], key=lambda u: -u.id)
+    ctx.shared["budget"] = deque(u.id for u in kept)  # ids: each client spells its keys its own way
+    return kept
 
 
 def our_keys(ctx: TierContext) -> list[str]:
@@ -79,6 +106,17 @@ class CacheAside(_TierBase):
         """A client for one held connection (connecting is left to _ping)."""
         raise NotImplementedError
 
+    @staticmethod
+    def ttl_value(ttl_s: float) -> int:
+        """The TTL in the unit ttl_kwarg takes: whole seconds, rounded up (Redis overrides: milliseconds)."""
+        return max(1, math.ceil(ttl_s))
+
+    def _setup(self, ctx: TierContext) -> None:
+        self._ttl = self.ttl_value(ctx.spec.cache_ttl_s)
+        self._on_write = ctx.spec.on_write
+        self._budget: deque[Any] | None = ctx.shared.get("budget")
+        self._limit = key_budget(ctx) or 0
+
 
 class SyncCacheAside(CacheAside, SyncTier):
     def __init__(self, ctx: TierContext, source: SyncReader | None = None) -> None:
@@ -88,7 +126,8 @@ class SyncCacheAside(CacheAside, SyncTier):
         self._get: Callable[[Any], Any] = _not_open
         self._set: Callable[[Any, bytes], Any] = _not_open
         self._source: SyncReader = source or pg_reader(ctx)
-        self._ttl = ctx.spec.cache_ttl_s
+        self._delete: Callable[[Any], Any] = _not_open
+        self._setup(ctx)
         codec = for_spec(ctx.spec)
         self._decode, self._encode = codec.decode, codec.encode
 
@@ -105,6 +144,7 @@ class SyncCacheAside(CacheAside, SyncTier):
             raise self.unavailable(exc) from None
         self._get = self._client.get
         self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
+        self._delete = self._client.delete
         try:
             self._source.open()
         except Exception:
@@ -120,6 +160,19 @@ class SyncCacheAside(CacheAside, SyncTier):
         self.misses += 1
         user = self._source.read(key)
         self._set(cache_key, self._encode(user))
+        if self._budget is not None:
+            self._budget.append(key)  # deque appends and pops are atomic: the workers share it
+            if len(self._budget) > self._limit:
+                self._delete(self._key(self._budget.popleft()))
+        return user
+
+    def write(self, key: int) -> User:
+        """Update PostgreSQL, then (on_write) delete the cached entry or write the new record through."""
+        user = self._source.write(key)
+        if self._on_write == "delete":
+            self._delete(self._key(key))
+        elif self._on_write == "update":
+            self._set(self._key(key), self._encode(user))
         return user
 
     def recover(self) -> None:
@@ -129,7 +182,7 @@ class SyncCacheAside(CacheAside, SyncTier):
             self._source.recover()
 
     def close(self) -> None:
-        self._get = self._set = _not_open
+        self._get = self._set = self._delete = _not_open
         if self._client is not None:
             client, self._client = self._client, None
             client.close()
@@ -144,7 +197,8 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         self._get: Callable[[Any], Awaitable[Any]] = _not_open
         self._set: Callable[[Any, bytes], Awaitable[Any]] = _not_open
         self._source: AsyncReader = source or async_pg_reader(ctx)
-        self._ttl = ctx.spec.cache_ttl_s
+        self._delete: Callable[[Any], Awaitable[Any]] = _not_open
+        self._setup(ctx)
         codec = for_spec(ctx.spec)
         self._decode, self._encode = codec.decode, codec.encode
 
@@ -164,6 +218,7 @@ class AsyncCacheAside(CacheAside, AsyncTier):
             raise self.unavailable(exc) from None
         self._get = self._client.get
         self._set = partial(self._client.set, **{self.ttl_kwarg: self._ttl})
+        self._delete = self._client.delete
         try:
             await self._source.open()
         except Exception:
@@ -179,6 +234,19 @@ class AsyncCacheAside(CacheAside, AsyncTier):
         self.misses += 1
         user = await self._source.read(key)
         await self._set(cache_key, self._encode(user))
+        if self._budget is not None:
+            self._budget.append(key)
+            if len(self._budget) > self._limit:
+                await self._delete(self._key(self._budget.popleft()))
+        return user
+
+    async def write(self, key: int) -> User:
+        """SyncCacheAside.write, awaited."""
+        user = await self._source.write(key)
+        if self._on_write == "delete":
+            await self._delete(self._key(key))
+        elif self._on_write == "update":
+            await self._set(self._key(key), self._encode(user))
         return user
 
     async def recover(self) -> None:
@@ -188,7 +256,7 @@ class AsyncCacheAside(CacheAside, AsyncTier):
             await self._source.recover()
 
     async def close(self) -> None:
-        self._get = self._set = _not_open
+        self._get = self._set = self._delete = _not_open
         if self._client is not None:
             client, self._client = self._client, None
             await self._close_client(client)

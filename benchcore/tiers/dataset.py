@@ -121,6 +121,34 @@ async def connect_asyncpg(postgres_url: str) -> Any:
         raise unavailable("PostgreSQL", postgres_url, exc, POSTGRES_FIX) from None
 
 
+VERSION_MARK = "#v"  # a written row's name is "user-<id>#v<n>": version n (a seeded row is version 0)
+
+
+def version_of(user: models.User) -> int:
+    """The record version a read returned: 0 for a seeded row, n after the n-th write to it."""
+    _, mark, number = user.name.rpartition(VERSION_MARK)
+    return int(number) if mark and number.isdigit() else 0
+
+
+def update_sql(table: str, placeholder: str) -> str:
+    """One write: the row's version + 1 (in its name, atomically under the row lock), the new row returned."""
+    return (f'UPDATE "{check_table(table)}" SET name = \'user-\' || id || \'{VERSION_MARK}\' || '
+            f"(coalesce(nullif(split_part(name, '{VERSION_MARK}', 2), ''), '0')::int + 1) "
+            f"WHERE id = {placeholder} RETURNING id, name, age")
+
+
+def restore_rows(postgres_url: str, table: str, keys: int) -> int:
+    """Put rows 1..keys back to their seeded values (after, or before, a run with writes); rows changed."""
+    conn = connect_psycopg2(postgres_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'UPDATE "{check_table(table)}" SET name = \'user-\' || id '
+                        "WHERE id BETWEEN 1 AND %s AND name <> 'user-' || id", (keys,))
+            return int(cur.rowcount)
+    finally:
+        conn.close()
+
+
 def select_sql(table: str) -> str:
     """The raw tiers' query with the table name quoted; `%s` / `$1` placeholder chosen by the caller."""
     return f'SELECT id, name, age FROM "{check_table(table)}" WHERE id = '

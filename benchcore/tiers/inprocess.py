@@ -11,16 +11,17 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
-from cachetools import TTLCache
+from cachetools import Cache, FIFOCache, LFUCache, LRUCache, TTLCache
 
 from benchcore.errors import ConfigError, TierUnavailable
-from benchcore.models import ServerInfo, User
+from benchcore.models import RunSpec, ServerInfo, User
 from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncReader, SyncTier, TierContext, _TierBase
 from benchcore.tiers.postgres import async_pg_reader, pg_reader, scrubbed, seed
 
 SOURCE_POSTGRES = "postgresql"
 SOURCE_GENERATED = "generated (dataset.make_user; PostgreSQL unreachable)"
+NO_WRITES = "writes need PostgreSQL (the in-process tier is reading generated rows: PostgreSQL is unreachable)"
 
 
 def _prepare(ctx: TierContext) -> None:
@@ -34,16 +35,26 @@ def _prepare(ctx: TierContext) -> None:
             source = SOURCE_POSTGRES
         except (TierUnavailable, ConfigError):  # unreachable, or a malformed URL: PostgreSQL is not usable
             source = SOURCE_GENERATED
-    cache: TTLCache[int, User] = TTLCache(maxsize=spec.capacity, ttl=spec.cache_ttl_s)
+    cache = make_cache(spec)
     if not spec.cold:
         if source == SOURCE_POSTGRES:
             with scrubbed(ctx):
                 users = dataset.fetch_users(ctx.settings.postgres_url, spec.table, spec.keys)
         else:
             users = [dataset.make_user(k) for k in range(1, spec.keys + 1)]
-        for user in users:
+        # Smaller than the key space: keep the lowest ids (the hot end of zipf and hotspot), inserted last so
+        # that every policy evicts them last; the warmup reads then bring the cache to its steady state.
+        for user in reversed(users[:spec.capacity]):
             cache[user.id] = user
     ctx.shared.update(cache=cache, source=source, lock=threading.Lock())
+
+
+def make_cache(spec: RunSpec) -> Cache[int, User]:
+    """The in-process cache spec.eviction names, with spec.capacity entries (cachetools' own classes)."""
+    if spec.eviction == "ttl":
+        return TTLCache(maxsize=spec.capacity, ttl=spec.cache_ttl_s)
+    kinds: dict[str, type[Cache[int, User]]] = {"lru": LRUCache, "lfu": LFUCache, "fifo": FIFOCache}
+    return kinds[spec.eviction](maxsize=spec.capacity)
 
 
 def _cachetools_version() -> str:
@@ -55,7 +66,7 @@ def _cachetools_version() -> str:
         return ""
 
 
-def _shared(ctx: TierContext) -> tuple[TTLCache[int, User], str, threading.Lock]:
+def _shared(ctx: TierContext) -> tuple[Cache[int, User], str, threading.Lock]:
     try:
         return ctx.shared["cache"], ctx.shared["source"], ctx.shared["lock"]
     except KeyError:
@@ -70,6 +81,9 @@ class GeneratedReader:
 
     def read(self, key: int) -> User:
         return dataset.make_user(key)
+
+    def write(self, key: int) -> User:
+        raise ConnectionError(NO_WRITES)
 
     def recover(self) -> None:
         pass
@@ -86,6 +100,9 @@ class AsyncGeneratedReader:
 
     async def read(self, key: int) -> User:
         return dataset.make_user(key)
+
+    async def write(self, key: int) -> User:
+        raise ConnectionError(NO_WRITES)
 
     async def recover(self) -> None:
         pass
@@ -106,6 +123,19 @@ class _InProcess(_TierBase):
         self._cache, self.source, self._shared_lock = _shared(ctx)
         pg, generated = self._readers
         self._source: Any = source or (pg(ctx) if self.source == SOURCE_POSTGRES else generated())
+        self._on_write = ctx.spec.on_write
+
+    def _apply(self, key: int, user: User) -> None:
+        """A write's effect on this process's cache: drop the entry (delete) or replace it (update)."""
+        if self._on_write == "delete":
+            self._cache.pop(key, None)
+        else:
+            self._cache[key] = user
+
+    @property
+    def entries(self) -> int:
+        """Entries in this process's cache now (memory per instance)."""
+        return len(self._cache)
 
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
@@ -121,7 +151,8 @@ class _InProcess(_TierBase):
 class InProcessSyncTier(_InProcess, SyncTier):
     name = "inprocess"
     description = (
-        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the workers, no I/O, no serializer: "
+        "cachetools cache of User objects (TTLCache(maxsize=capacity, ttl), or LRU/LFU/FIFO by --eviction) shared by "
+        "the workers, no I/O, no serializer: "
         "cache[id]; a threading.Lock around each access only when concurrency > 1; "
         "miss: psycopg2 SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, counted; "
         "every read timed alone (the ~45 ns clock pair, shown as the timer cost, is a tenth of a hit)"
@@ -159,6 +190,18 @@ class InProcessSyncTier(_InProcess, SyncTier):
                 self._cache[key] = user
         return user
 
+    def write(self, key: int) -> User:
+        """Update the source; on_write delete drops this process's entry, update replaces it (other instances'
+        caches are not told: that is what a plain in-process cache does)."""
+        user = self._source.write(key)
+        if self._on_write != "ttl":
+            if self._lock is None:
+                self._apply(key, user)
+            else:
+                with self._lock:
+                    self._apply(key, user)
+        return user
+
     def recover(self) -> None:
         self._source.recover()
 
@@ -169,7 +212,8 @@ class InProcessSyncTier(_InProcess, SyncTier):
 class InProcessAsyncTier(_InProcess, AsyncTier):
     name = "inprocess"
     description = (
-        "cachetools TTLCache(maxsize=capacity, ttl) of User objects shared by the tasks of one event loop: "
+        "cachetools cache of User objects (TTLCache(maxsize=capacity, ttl), or LRU/LFU/FIFO by --eviction) shared by "
+        "the tasks of one event loop: "
         "a hit is a plain cache[id] call (read_nowait: an async service does not await a dict lookup), "
         "a miss awaits an asyncpg prepared SELECT (dataset.make_user if PostgreSQL is unreachable) + insert, "
         "counted; every read timed alone"
@@ -198,6 +242,13 @@ class InProcessAsyncTier(_InProcess, AsyncTier):
             self._cache[key] = user
             return user
         self.hits += 1
+        return user
+
+    async def write(self, key: int) -> User:
+        """InProcessSyncTier.write, awaited (one event loop: no lock)."""
+        user = await self._source.write(key)
+        if self._on_write != "ttl":
+            self._apply(key, user)
         return user
 
     async def recover(self) -> None:

@@ -24,6 +24,7 @@ from benchcore.tiers.cacheaside import (
     AsyncCacheAside,
     CacheAside,
     SyncCacheAside,
+    budgeted_users,
     miss_words,
     our_keys,
     users_to_warm,
@@ -54,7 +55,7 @@ def _client(ctx: TierContext, *, noreply: bool, pooled: bool = False) -> Any:
 
 def _prepare(ctx: TierContext) -> None:
     """Untimed: seed PostgreSQL, then set every key 1..keys in bulk or, when cold, delete exactly our keys."""
-    users = users_to_warm(ctx)
+    users = budgeted_users(ctx, users_to_warm(ctx))
     encode = for_spec(ctx.spec).encode
     client = _client(ctx, noreply=True)  # bulk commands stream without waiting for each reply
     try:
@@ -65,7 +66,7 @@ def _prepare(ctx: TierContext) -> None:
         else:
             for i in range(0, len(users), BATCH):
                 batch = {ctx.cache_key(u.id): encode(u) for u in users[i : i + BATCH]}
-                client.set_many(batch, expire=ctx.spec.cache_ttl_s)
+                client.set_many(batch, expire=_Memcached.ttl_value(ctx.spec.cache_ttl_s))
         # A connection's commands run in order: when `version` answers, every noreply command before it is done.
         client.version()
     except (MemcacheError, OSError) as exc:

@@ -17,6 +17,7 @@ from benchcore.errors import TierUnavailable
 from benchcore.models import RunSpec, User
 from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext, shut_down
+from benchcore.tiers.pgreaders import missing
 from benchcore.tiers.postgres import Postgres
 
 _CHECKOUT = {"pool": "a QueuePool checkout per read (pool_size=1)", "held": "one held Connection"}
@@ -32,6 +33,7 @@ def _engine_failure(ctx: TierContext, exc: BaseException) -> TierUnavailable:
 class _Alchemy(Postgres):
     """Both modes: the query each read runs, and what the description says about it."""
 
+    ctx: TierContext  # set by the tier base class
     mode: ClassVar[str]
     query: ClassVar[str]  # what a read runs, for the description
     result: ClassVar[str]  # what becomes the User
@@ -57,6 +59,16 @@ class _Alchemy(Postgres):
 
     def _user(self, result: Any) -> User:
         raise NotImplementedError
+
+    def _write_statement(self, key: int) -> tuple[Any, dict[str, int]]:
+        from sqlalchemy import text as sql_text
+
+        return sql_text(dataset.update_sql(self.ctx.spec.table, ":k")), {"k": key}
+
+    def _written(self, row: Any, key: int) -> User:
+        if row is None:
+            raise missing(key, self.ctx.spec.table)
+        return User(id=row[0], name=row[1], age=row[2])
 
 
 class _AlchemySync(_Alchemy, SyncTier):
@@ -89,6 +101,11 @@ class _AlchemySync(_Alchemy, SyncTier):
     def read(self, key: int) -> User:
         with self._sessions() as session:  # a web request's session: fresh identity map every read
             return self._user(session.execute(*self._statement(key)))
+
+    def write(self, key: int) -> User:
+        """A web request's write: a Session, UPDATE ... RETURNING, COMMIT."""
+        with self._sessions.begin() as session:
+            return self._written(session.execute(*self._write_statement(key)).first(), key)
 
     def interrupt(self) -> None:
         """psycopg2 has no read timeout: every connection this engine opened gets its socket shut."""
@@ -146,6 +163,11 @@ class _AlchemyAsync(_Alchemy, AsyncTier):
     async def read(self, key: int) -> User:
         async with self._sessions() as session:
             return self._user(await session.execute(*self._statement(key)))
+
+    async def write(self, key: int) -> User:
+        """_AlchemySync.write on an AsyncSession."""
+        async with self._sessions.begin() as session:
+            return self._written((await session.execute(*self._write_statement(key))).first(), key)
 
     async def recover(self) -> None:
         if self._conn is not None:  # see _AlchemySync.recover

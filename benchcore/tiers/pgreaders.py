@@ -6,7 +6,8 @@ run; "pool" checks a connection out of the driver's own pool for every read and 
 does (psycopg2.pool.ThreadedConnectionPool, psycopg_pool.ConnectionPool / AsyncConnectionPool, asyncpg.Pool).
 Each worker has its own pool of one connection, so the checkout is measured without contention.
 
-pg_reader(ctx) / async_pg_reader(ctx) choose; each reader has `what`, the words the tier descriptions use.
+pg_reader(ctx) / pgreaders_async.async_pg_reader(ctx) choose; each reader has `what`, the words the tier
+descriptions use. The async readers live in pgreaders_async.py.
 """
 
 from __future__ import annotations
@@ -47,11 +48,24 @@ class _Reader:
         self.ctx = ctx
         self._lost = "not connected to PostgreSQL"  # why read() cannot run after a failed reconnect
         self._conns: list[Any] = []  # the driver connections opened, for interrupt()
+        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
+        self._write_sql = dataset.update_sql(ctx.spec.table, "%s")
 
     def _user(self, row: Any, key: int) -> User:
         if row is None:
             raise missing(key, self.ctx.spec.table)
         return User(id=row[0], name=row[1], age=row[2])
+
+    def _run(self, sql: str, key: int) -> Any:
+        """Execute one statement with key; its first row."""
+        raise NotImplementedError
+
+    def read(self, key: int) -> User:
+        return self._user(self._run(self._sql, key), key)
+
+    def write(self, key: int) -> User:
+        """One UPDATE ... RETURNING (autocommit: committed when it returns): the row's next version."""
+        return self._user(self._run(self._write_sql, key), key)
 
     def interrupt(self) -> None:
         """Neither psycopg has a client-side read timeout: the watchdog ends a stalled read by shutting its socket."""
@@ -72,7 +86,6 @@ class Psycopg2Held(_Reader):
 
     def __init__(self, ctx: TierContext) -> None:
         super().__init__(ctx)
-        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
         self._conn: Any = None
         self._cur: Any = None
 
@@ -82,11 +95,17 @@ class Psycopg2Held(_Reader):
         self._conns = [self._conn]
         self._cur = self._conn.cursor()
 
-    def read(self, key: int) -> User:
+    def read(self, key: int) -> User:  # the hot path, written out (no _run frame)
         if self._cur is None:
             raise ConnectionError(self._lost)
         self._cur.execute(self._sql, (key,))
         return self._user(self._cur.fetchone(), key)
+
+    def _run(self, sql: str, key: int) -> Any:
+        if self._cur is None:
+            raise ConnectionError(self._lost)
+        self._cur.execute(sql, (key,))
+        return self._cur.fetchone()
 
     def recover(self) -> None:
         """Untimed: reconnect if the server dropped the connection (psycopg2 then marks it closed)."""
@@ -132,7 +151,6 @@ class Psycopg2Pooled(_Reader):
 
     def __init__(self, ctx: TierContext) -> None:
         super().__init__(ctx)
-        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
         self._pool: Any = None
 
     def open(self) -> None:
@@ -153,18 +171,17 @@ class Psycopg2Pooled(_Reader):
         except Exception as exc:
             raise _failure(self.ctx, exc) from None
 
-    def read(self, key: int) -> User:
+    def _run(self, sql: str, key: int) -> Any:
         if self._pool is None:
             raise ConnectionError(self._lost)
         pool = self._pool
         conn = pool.getconn()
         try:
             with conn.cursor() as cur:
-                cur.execute(self._sql, (key,))
-                row = cur.fetchone()
+                cur.execute(sql, (key,))
+                return cur.fetchone()
         finally:
             pool.putconn(conn, close=conn.closed != 0)
-        return self._user(row, key)
 
     def recover(self) -> None:
         """Untimed: a connection the server dropped is discarded on putconn; check one out (connecting) now."""
@@ -191,7 +208,6 @@ class PsycopgPooled(_Reader):
 
     def __init__(self, ctx: TierContext) -> None:
         super().__init__(ctx)
-        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
         self._pool: Any = None
 
     def _configure(self, conn: Any) -> None:
@@ -209,12 +225,11 @@ class PsycopgPooled(_Reader):
             self.close()
             raise _failure(self.ctx, exc) from None
 
-    def read(self, key: int) -> User:
+    def _run(self, sql: str, key: int) -> Any:
         if self._pool is None:
             raise ConnectionError(self._lost)
         with self._pool.connection() as conn:
-            row = conn.execute(self._sql, (key,)).fetchone()
-        return self._user(row, key)
+            return conn.execute(sql, (key,)).fetchone()
 
     def recover(self) -> None:
         if self._pool is not None:
@@ -226,196 +241,9 @@ class PsycopgPooled(_Reader):
             pool.close(timeout=dataset.CONNECT_TIMEOUT_S)
 
 
-# ---- async ---------------------------------------------------------------------------------------------------
-
-
-class AsyncpgHeld:
-    """One held asyncpg connection with the SELECT prepared once; one round trip per read."""
-
-    short = "held asyncpg prepared statement"
-    what = ("held asyncpg connection, SELECT ... WHERE id = $1 prepared once in open(): fetchrow = 1 round trip "
-            "(binary protocol)")
-
-    def __init__(self, ctx: TierContext) -> None:
-        self.ctx = ctx
-        self._sql = dataset.select_sql(ctx.spec.table) + "$1"
-        self._conn: Any = None
-        self._stmt: Any = None
-        self._lost = "not connected to PostgreSQL"
-
-    async def open(self) -> None:
-        with scrubbed(self.ctx):
-            self._conn = await dataset.connect_asyncpg(self.ctx.settings.postgres_url)
-        try:
-            self._stmt = await self._conn.prepare(self._sql)
-        except Exception:
-            await self.close()
-            raise
-
-    async def read(self, key: int) -> User:
-        if self._stmt is None:
-            raise ConnectionError(self._lost)
-        row = await self._stmt.fetchrow(key)
-        if row is None:
-            raise missing(key, self.ctx.spec.table)
-        return User(id=row[0], name=row[1], age=row[2])
-
-    async def recover(self) -> None:
-        """Untimed: reconnect (and prepare again) if the server dropped the connection."""
-        if self._conn is not None and not self._conn.is_closed():
-            return
-        if self._conn is not None:
-            conn, self._conn, self._stmt = self._conn, None, None
-            conn.terminate()  # already dead: no goodbye round trip
-        try:
-            await self.open()
-        except TierUnavailable as exc:
-            self._lost = str(exc)
-            raise
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn, self._stmt = self._conn, None, None
-            await conn.close(timeout=dataset.CONNECT_TIMEOUT_S)
-
-
-class AsyncpgPooled:
-    """asyncpg.Pool of one: pool.fetchrow = acquire, fetchrow (statement cache), release with asyncpg's reset."""
-
-    short = "asyncpg Pool checkout (+ its reset query)"
-    what = ("asyncpg Pool checkout per read: pool.fetchrow(SELECT ... WHERE id = $1) = acquire, fetchrow "
-            "(statement cache), release running asyncpg's reset query = 2 round trips")
-
-    def __init__(self, ctx: TierContext) -> None:
-        self.ctx = ctx
-        self._sql = dataset.select_sql(ctx.spec.table) + "$1"
-        self._pool: Any = None
-
-    async def open(self) -> None:
-        import asyncpg
-
-        try:
-            self._pool = await asyncpg.create_pool(dataset.asyncpg_dsn(self.ctx.settings.postgres_url), min_size=1,
-                                                   max_size=1, timeout=dataset.CONNECT_TIMEOUT_S)
-        except Exception as exc:
-            raise _failure(self.ctx, exc) from None
-
-    async def read(self, key: int) -> User:
-        if self._pool is None:
-            raise ConnectionError("not connected to PostgreSQL")
-        row = await self._pool.fetchrow(self._sql, key)
-        if row is None:
-            raise missing(key, self.ctx.spec.table)
-        return User(id=row[0], name=row[1], age=row[2])
-
-    async def recover(self) -> None:
-        if self._pool is not None:
-            async with self._pool.acquire():  # a dropped connection is replaced here, untimed
-                pass
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-
-class PsycopgAsyncHeld(AsyncpgHeld):
-    """psycopg 3 AsyncConnection held in autocommit, one reused cursor."""
-
-    short = "held psycopg 3 AsyncConnection"
-    what = ("held psycopg 3 AsyncConnection in autocommit, one reused cursor: SELECT ... WHERE id = %s "
-            "(server-side binding, prepared by psycopg after 5 executions) = 1 round trip")
-
-    def __init__(self, ctx: TierContext) -> None:
-        super().__init__(ctx)
-        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
-
-    async def open(self) -> None:
-        import psycopg
-
-        try:
-            self._conn = await psycopg.AsyncConnection.connect(dataset.psycopg2_dsn(self.ctx.settings.postgres_url),
-                                                               autocommit=True)
-        except Exception as exc:
-            raise _failure(self.ctx, exc) from None
-        self._stmt = self._conn.cursor()
-
-    async def read(self, key: int) -> User:
-        cur = self._stmt
-        if cur is None:
-            raise ConnectionError(self._lost)
-        await cur.execute(self._sql, (key,))
-        row = await cur.fetchone()
-        if row is None:
-            raise missing(key, self.ctx.spec.table)
-        return User(id=row[0], name=row[1], age=row[2])
-
-    async def recover(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            return
-        self._conn = self._stmt = None
-        try:
-            await self.open()
-        except TierUnavailable as exc:
-            self._lost = str(exc)
-            raise
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn, self._stmt = self._conn, None, None
-            await conn.close()
-
-
-class PsycopgAsyncPooled(AsyncpgPooled):
-    """psycopg_pool.AsyncConnectionPool of one autocommit connection: `async with pool.connection()` per read."""
-
-    short = "psycopg_pool async checkout"
-    what = ("psycopg_pool AsyncConnectionPool checkout per read: async with pool.connection(): SELECT ... "
-            "WHERE id = %s = 1 round trip")
-
-    def __init__(self, ctx: TierContext) -> None:
-        super().__init__(ctx)
-        self._sql = dataset.select_sql(ctx.spec.table) + "%s"
-
-    async def open(self) -> None:
-        from psycopg_pool import AsyncConnectionPool
-
-        dsn = dataset.psycopg2_dsn(self.ctx.settings.postgres_url)
-        self._pool = AsyncConnectionPool(dsn, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False,
-                                         num_workers=1, timeout=self.ctx.spec.read_timeout_s)
-        try:
-            await self._pool.open(wait=True, timeout=dataset.CONNECT_TIMEOUT_S)
-        except Exception as exc:
-            await self.close()
-            raise _failure(self.ctx, exc) from None
-
-    async def read(self, key: int) -> User:
-        if self._pool is None:
-            raise ConnectionError("not connected to PostgreSQL")
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(self._sql, (key,))
-            row = await cur.fetchone()
-        if row is None:
-            raise missing(key, self.ctx.spec.table)
-        return User(id=row[0], name=row[1], age=row[2])
-
-    async def recover(self) -> None:
-        if self._pool is not None:
-            await self._pool.check()
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close(timeout=dataset.CONNECT_TIMEOUT_S)
-
-
 SYNC_READERS: dict[tuple[str, str], type[_Reader]] = {
     ("psycopg2", "held"): Psycopg2Held, ("psycopg2", "pool"): Psycopg2Pooled,
     ("psycopg", "held"): PsycopgHeld, ("psycopg", "pool"): PsycopgPooled,
-}
-ASYNC_READERS: dict[tuple[str, str], type[AsyncpgHeld] | type[AsyncpgPooled]] = {
-    ("asyncpg", "held"): AsyncpgHeld, ("asyncpg", "pool"): AsyncpgPooled,
-    ("psycopg", "held"): PsycopgAsyncHeld, ("psycopg", "pool"): PsycopgAsyncPooled,
 }
 
 
@@ -423,15 +251,6 @@ def sync_reader_class(spec: RunSpec) -> type[_Reader]:
     return SYNC_READERS[spec.sync_driver, spec.connection]
 
 
-def async_reader_class(spec: RunSpec) -> type[AsyncpgHeld] | type[AsyncpgPooled]:
-    return ASYNC_READERS[spec.async_driver, spec.connection]
-
-
 def pg_reader(ctx: TierContext) -> Any:
     """The run's sync raw reader (driver and connection handling from ctx.spec)."""
     return sync_reader_class(ctx.spec)(ctx)
-
-
-def async_pg_reader(ctx: TierContext) -> Any:
-    """The run's async raw reader."""
-    return async_reader_class(ctx.spec)(ctx)

@@ -8,24 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchcore.models import RunSpec
+from benchcore.models import RunSpec, User
 from benchcore.tiers import dataset
 from benchcore.tiers.base import AsyncTier, SyncTier, TierContext
-from benchcore.tiers.pgreaders import (
-    async_pg_reader,
-    async_reader_class,
-    pg_reader,
-    scrubbed,
-    sync_reader_class,
-)
+from benchcore.tiers.pgreaders import pg_reader, scrubbed, sync_reader_class
+from benchcore.tiers.pgreaders_async import async_pg_reader, async_reader_class
 
 __all__ = ["Postgres", "RawAsyncTier", "RawSyncTier", "async_pg_reader", "pg_reader", "scrubbed", "seed"]
 
 
 def seed(ctx: TierContext) -> None:
-    """Untimed: make sure rows 1..spec.keys exist in the run's table."""
+    """Untimed: make sure rows 1..spec.keys exist in the run's table; a run with writes starts from the seeded
+    rows (version 0) unless its coordinator already put them back (several instances: ctx.shared["restored"])."""
     with scrubbed(ctx):
         dataset.ensure_seeded(ctx.settings.postgres_url, ctx.spec.table, ctx.spec.keys)
+        if ctx.spec.write_ratio and not ctx.shared.get("restored"):
+            dataset.restore_rows(ctx.settings.postgres_url, ctx.spec.table, ctx.spec.keys)
 
 
 class Postgres:
@@ -59,6 +57,9 @@ class RawSyncTier(Postgres, SyncTier):
     def interrupt(self) -> None:
         self._pg.interrupt()
 
+    def write(self, key: int) -> User:
+        return self._pg.write(key)
+
     def recover(self) -> None:
         self._pg.recover()
 
@@ -83,6 +84,9 @@ class RawAsyncTier(Postgres, AsyncTier):
 
     async def read(self, key: int) -> Any:
         return await self._pg.read(key)
+
+    async def write(self, key: int) -> User:
+        return await self._pg.write(key)
 
     async def recover(self) -> None:
         await self._pg.recover()

@@ -25,6 +25,7 @@ from benchcore.tiers.cacheaside import (
     AsyncCacheAside,
     CacheAside,
     SyncCacheAside,
+    budgeted_users,
     miss_words,
     our_keys,
     users_to_warm,
@@ -49,7 +50,7 @@ def _failure(ctx: TierContext, exc: BaseException) -> TierUnavailable:
 
 def _prepare(ctx: TierContext) -> None:
     """Untimed: seed PostgreSQL, then SET every key 1..keys (pipelined) or, when cold, DEL exactly our keys."""
-    users = users_to_warm(ctx)
+    users = budgeted_users(ctx, users_to_warm(ctx))
     encode = for_spec(ctx.spec).encode
     try:
         client = redis.Redis.from_url(ctx.settings.redis_url, retry=Retry(NoBackoff(), 0), **_timeouts(ctx))
@@ -63,7 +64,7 @@ def _prepare(ctx: TierContext) -> None:
         else:
             pipe = client.pipeline(transaction=False)
             for i, user in enumerate(users, 1):
-                pipe.set(ctx.cache_key(user.id), encode(user), ex=ctx.spec.cache_ttl_s)
+                pipe.set(ctx.cache_key(user.id), encode(user), px=_Redis.ttl_value(ctx.spec.cache_ttl_s))
                 if i % BATCH == 0:
                     pipe.execute()
             pipe.execute()
@@ -77,7 +78,7 @@ class _Redis(CacheAside):
     """Both Redis classes: warming / evicting, the errors that mean unreachable, SET ... EX ttl, the client."""
 
     client_errors = (redis.RedisError, OSError, ValueError)  # ValueError: a malformed URL
-    ttl_kwarg = "ex"
+    ttl_kwarg = "px"  # milliseconds: a TTL below a second is a real setting for a near cache's staleness
     _driver: ClassVar[Any]  # redis.Redis or redis.asyncio.Redis
     _retry: ClassVar[Any]  # that mode's Retry class
     _client_name: ClassVar[str]
@@ -85,6 +86,10 @@ class _Redis(CacheAside):
     @classmethod
     def prepare(cls, ctx: TierContext) -> None:
         _prepare(ctx)
+
+    @staticmethod
+    def ttl_value(ttl_s: float) -> int:
+        return max(1, round(ttl_s * 1000))
 
     def unavailable(self, exc: BaseException) -> TierUnavailable:
         return _failure(self.ctx, exc)
@@ -110,7 +115,7 @@ class RedisSyncTier(_Redis, SyncCacheAside):
     name = "redis"
     description = (
         f"redis-py ({PARSER}) on one held connection: GET prefix:table:user:<id> = 1 round trip, "
-        "json.loads -> User; miss: psycopg2 SELECT + SET EX ttl (2 more round trips), counted"
+        "json.loads -> User; miss: psycopg2 SELECT + SET PX ttl (2 more round trips), counted"
     )
     _driver = redis.Redis
     _retry = Retry
@@ -125,7 +130,7 @@ class RedisAsyncTier(_Redis, AsyncCacheAside):
     name = "redis"
     description = (
         f"redis.asyncio ({PARSER}) on one held connection: await GET prefix:table:user:<id> = 1 round trip, "
-        "json.loads -> User; miss: asyncpg prepared SELECT + SET EX ttl (2 more round trips), counted"
+        "json.loads -> User; miss: asyncpg prepared SELECT + SET PX ttl (2 more round trips), counted"
     )
     _driver = redis.asyncio.Redis
     _retry = AsyncRetry

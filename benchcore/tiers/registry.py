@@ -55,6 +55,9 @@ TIERS: tuple[TierInfo, ...] = (
              "#f58518"),
     TierInfo("inprocess", "benchcore.tiers.inprocess", "InProcessSyncTier", "InProcessAsyncTier", ("postgres",),
              (), True, "cachetools cache in the process", "#54a24b", "in-process"),
+    TierInfo("inprocess+redis", "benchcore.tiers.twolevel", "TwoLevelSyncTier", "TwoLevelAsyncTier",
+             ("redis", "postgres"), ("redis", "postgres"), True, "in-process L1 over Redis L2 over PostgreSQL",
+             "#ff9da6", default=False),
 )
 TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
 DEFAULT_TIERS: tuple[str, ...] = tuple(t.name for t in TIERS if t.default)

@@ -158,3 +158,27 @@ def test_run_then_compare_in_a_real_browser(server, page):
         assert SECRET not in content
     elapsed = time.monotonic() - started
     print(f"\ne2e browser test took {elapsed:.1f} s (screenshots in {OUT})")
+
+
+def test_the_advisor_page_in_a_real_browser(server, page):
+    """Describe a workload, let the advisor calibrate on the local servers, read its recommendation and chart."""
+    OUT.mkdir(exist_ok=True)
+    page.goto(server)
+    page.get_by_role("link", name="What should I cache?").first.click()
+    page.get_by_role("heading", name="What should I cache?").wait_for()
+    _set_number(page, "Keys", 20000)
+    _set_number(page, "App instances", 2)
+    page.get_by_text("Advanced").click()
+    for label, value in (("PostgreSQL table", TEST_TABLE), ("Cache key prefix", TEST_PREFIX)):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Advise").click()
+    page.get_by_role("heading", name="Recommendation:").wait_for(timeout=120_000)
+    heading = page.get_by_role("heading", name="Recommendation:").inner_text()
+    assert any(s in heading for s in ("no cache", "in-process", "Redis", "Memcached", "two-level"))
+    chart = page.locator(".vega-embed").first.locator("canvas, svg").first
+    chart.wait_for(timeout=30_000)
+    assert chart.bounding_box()["height"] > 100
+    assert page.get_by_text("hears only its own instance's writes", exact=False).count() >= 1
+    _screenshot(page, OUT / "e2e-advisor.png")

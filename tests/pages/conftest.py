@@ -19,7 +19,7 @@ from benchcore.running.environment import capture_environment
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 P50_US = {"postgres-orm": 400.0, "postgres-core": 300.0, "postgres-raw": 180.0, "redis": 160.0, "redis-cluster": 170.0,
-          "memcached": 100.0, "inprocess": 0.4}
+          "memcached": 100.0, "inprocess": 0.4, "inprocess+redis": 1.0}
 
 
 @pytest.fixture(autouse=True)

@@ -92,7 +92,10 @@ def test_the_document_is_the_documented_json_shape() -> None:
         "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec", "wall_s", "hit_ratio", "hit_p50_us", "hit_p99_us",
         "miss_p50_us", "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable",
         "client_cpu_us_per_read", "machine_cpu_pct", "target_rate", "achieved_rate", "late_reads", "intended_p50_us",
-        "intended_p99_us", "intended_p999_us", "description", "status", "error", "server", "trials"]
+        "intended_p99_us", "intended_p999_us", "hit_mean_us", "miss_mean_us", "writes", "write_mean_us",
+        "write_p50_us", "write_p99_us", "stale_reads", "stale_ratio", "max_stale_age_ms", "l1_hits", "l2_hits",
+        "predicted_hit_ratio", "predicted_mean_us", "predicted_stale_ratio", "description", "status", "error",
+        "server", "trials", "instances"]
     assert list(document["results"][0]["trials"][0]) == ["trial", *codec.STATS_FIELDS, "series"]
     assert document["started_at"] == "2025-01-31T14:05:07.123456+00:00"
 

@@ -21,8 +21,9 @@ def test_column_constants_match_the_brief_and_the_models() -> None:
         "p999_us", "max_us", "ops_per_sec", "wall_s", "hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us",
         "miss_p99_us", "p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "client_cpu_us_per_read",
         "machine_cpu_pct", "target_rate", "achieved_rate", "late_reads", "intended_p50_us", "intended_p99_us",
-        "intended_p999_us", "server_kind", "server_address",
-        "server_version"]
+        "intended_p999_us", "hit_mean_us", "miss_mean_us", "writes", "write_mean_us", "write_p50_us",
+        "write_p99_us", "stale_reads", "stale_ratio", "max_stale_age_ms", "l1_hits", "l2_hits", "predicted_hit_ratio",
+        "predicted_mean_us", "predicted_stale_ratio", "server_kind", "server_address", "server_version"]
     assert tuple(f.name for f in fields(Stats)) == codec.STATS_FIELDS
     assert frames.RESULT_COLUMNS == codec.RESULT_FIELDS
     assert list(frames.SAMPLE_COLUMNS) == ["run_id", "tier", "mode", "concurrency", "trial", "latency_ns", "miss"]

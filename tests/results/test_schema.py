@@ -106,8 +106,28 @@ FROZEN[5] = {
     "views": FROZEN[4]["views"],
     "keys": FROZEN[4]["keys"],
 }
+# Version 6: caching figures on results (hit/miss means, writes and stale reads, the two-level split, the model's
+# predictions) and the per-instance table of several-instance runs.
+CACHING = (("hit_mean_us", "DOUBLE"), ("miss_mean_us", "DOUBLE"), ("writes", "BIGINT"), ("write_mean_us", "DOUBLE"),
+           ("write_p50_us", "DOUBLE"), ("write_p99_us", "DOUBLE"), ("stale_reads", "BIGINT"),
+           ("stale_ratio", "DOUBLE"), ("max_stale_age_ms", "DOUBLE"), ("l1_hits", "BIGINT"), ("l2_hits", "BIGINT"),
+           ("predicted_hit_ratio", "DOUBLE"), ("predicted_mean_us", "DOUBLE"), ("predicted_stale_ratio", "DOUBLE"))
+FROZEN[6] = {
+    "tables": {
+        **FROZEN[5]["tables"],
+        "results": [*FROZEN[5]["tables"]["results"], *((name, kind, NULL) for name, kind in CACHING)],
+        "instances": [("result_id", "BIGINT", N), ("instance", "BIGINT", N), ("host", "VARCHAR", N),
+                      ("pid", "BIGINT", N), ("ops", "BIGINT", N), ("writes", "BIGINT", N), ("hits", "BIGINT", NULL),
+                      ("misses", "BIGINT", NULL), ("hit_ratio", "DOUBLE", NULL), ("l1_hits", "BIGINT", NULL),
+                      ("l2_hits", "BIGINT", NULL), ("stale_reads", "BIGINT", NULL), ("ops_per_sec", "DOUBLE", NULL),
+                      ("rss_mb", "DOUBLE", NULL), ("cache_entries", "BIGINT", NULL)],
+    },
+    "views": FROZEN[5]["views"],
+    "keys": sorted([*FROZEN[5]["keys"], ("instances", "PRIMARY KEY", ["result_id", "instance"])]),
+}
 V3_RESULT_COLUMNS = ("hit_ratio", "hit_p50_us", "hit_p99_us", "miss_p50_us", "miss_p99_us", "p50_ci_low_us",
-                     "p50_ci_high_us", "cv_pct", "unstable", *LOAD)  # every result column added after version 1
+                     "p50_ci_high_us", "cv_pct", "unstable", *LOAD,
+                     *(name for name, _ in CACHING))  # every result column added after version 1
 V1_RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "label", "tiers", "modes", "ops", "concurrency",
                   "trials", "keys", "machine", "timer_overhead_ns", "spec", "environment")
 

@@ -24,3 +24,19 @@ def test_skewed_distributions_are_skewed():
 def test_unknown_distribution():
     with pytest.raises(ConfigError, match="valid: uniform"):
         make_keys("pareto", 10, 10, 1)
+
+
+def test_zipf_top_one_percent_share_matches_theory() -> None:
+    from benchcore.running.workloads import popularity
+
+    n = 100_000
+    keys = make_keys("zipf", n, 400_000, seed=11, zipf_s=1.1)
+    theory = float(popularity("zipf", n, zipf_s=1.1)[: n // 100].sum())
+    assert float(np.mean(keys <= n // 100)) == pytest.approx(theory, abs=0.005)
+    assert 0.6 < theory < 0.8  # s = 1.1: the hottest 1% of 100,000 keys get about 70% of the reads
+
+
+def test_hotspot_split_follows_its_knobs() -> None:
+    keys = make_keys("hotspot", 10_000, 200_000, seed=12, hot_fraction=0.05, hot_traffic=0.9)
+    assert float(np.mean(keys <= 500)) == pytest.approx(0.9, abs=0.005)
+    assert keys.min() >= 1 and keys.max() <= 10_000

@@ -16,7 +16,7 @@ from benchcore.views import charts
 
 # Rough p50s per tier, µs, so charts see the real 1000x spread.
 P50 = {"postgres-orm": 400.0, "postgres-core": 300.0, "postgres-raw": 180.0, "redis": 160.0, "redis-cluster": 170.0,
-       "memcached": 100.0, "inprocess": 0.4}
+       "memcached": 100.0, "inprocess": 0.4, "inprocess+redis": 1.0}
 assert set(P50) == set(TIER_NAMES), "a new tier needs a plausible p50 here"
 
 

@@ -1,0 +1,1 @@
+"""Where should I cache? Cache models, the advisor and its verification run."""
