@@ -24,6 +24,13 @@ def sidebar() -> None:
     if job is not None:
         st.sidebar.info("A benchmark is running. Open **Run benchmark** to watch it.")
     st.sidebar.caption(f"Results database: {ui.plain(ui.settings().db_path)}")
+    if ui.session_urls():  # runs from this session load other servers than the environment says: say which
+        from benchcore.servers import backends, overrides
+
+        settings = ui.settings()
+        where = [f"{b.label} at {overrides.destination(b.name, b.url(settings)).address}"
+                 for b in backends.BACKENDS.values() if b.settings_attr in ui.session_urls()]
+        st.sidebar.caption(f"This session's targets (Targets page): {ui.plain(', '.join(where))}")
 
 
 ui.guarded(sidebar, "the sidebar")
