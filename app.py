@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _common as ui
 
-st.set_page_config(page_title="benchcore", page_icon=":material/speed:", layout="wide")
+# A file, not ":material/speed:": Streamlit fetches a material or emoji favicon from fonts.gstatic.com / a CDN,
+# and the dashboard must work with no internet access. An SVG file becomes a data: URL (no request at all).
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.svg"
+st.set_page_config(page_title="benchcore", page_icon=str(FAVICON), layout="wide")
 
 page = st.navigation(
     [

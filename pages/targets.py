@@ -128,7 +128,7 @@ def target_form(name: str, settings: Settings, row: ProbeRow) -> None:
                               placeholder="kept (*** in the URL)" if secrets_of(url) else "none",
                               help="replaces the URL's password (percent-encoded for you); kept in this server's "
                                    "memory for this session only, never written to disk or logged")
-            b1, b2 = st.columns(2)
+            b1, b2 = st.columns([1, 3])
             b1.form_submit_button("Apply", key=f"apply_{name}", on_click=_apply, args=(name, False))
             b2.form_submit_button("Test connection", key=f"test_{name}", on_click=_apply, args=(name, True),
                                   help=f"applies the form, then connects and asks the server's version "
