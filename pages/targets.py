@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from benchcore.errors import ConfigError
+from benchcore.errors import BenchError, ConfigError
 from benchcore.servers import backends, overrides
 from benchcore.servers.targets import KIND_EXTERNAL, KIND_UNAVAILABLE, ProbeRow
 from benchcore.settings import Settings
@@ -44,11 +44,21 @@ def _note(name: str, kind: str, text: str) -> None:
 
 def _apply(name: str, then_test: bool) -> None:
     """Form callback: this session's URL for one backend from the form's URL and password fields."""
-    backend = backends.get(name)
     typed = str(st.session_state.get(URL_KEY.format(name), ""))
     password = str(st.session_state.get(PASSWORD_KEY.format(name), "") or "")
     # Never left in a widget: a widget's value goes back to the browser with the page.
     st.session_state[PASSWORD_KEY.format(name)] = ""
+    try:  # a callback's exception would reach the browser as a traceback
+        _apply_form(name, typed, password, then_test)
+    except BenchError as exc:  # e.g. a bad BENCHCORE_SERVER_CPUS: its message is for people
+        _note(name, "error", f"Not applied: {scrub(str(exc), [password, *secrets_of(typed)])}")
+    except Exception as exc:
+        ui.log.error("applying the %s target failed: %s", name, type(exc).__name__)  # no text: it may hold the URL
+        _note(name, "error", f"Not applied ({type(exc).__name__}). The details are not shown: they may hold the URL.")
+
+
+def _apply_form(name: str, typed: str, password: str, then_test: bool) -> None:
+    backend = backends.get(name)
     current = backend.url(ui.settings())
     try:
         url = overrides.compose(name, typed, password, current)

@@ -222,3 +222,18 @@ def test_the_sidebar_names_this_sessions_targets_without_their_password(db_path,
     captions = [c.value.replace("\\", "") for c in at.sidebar.caption]
     assert any("This session's targets" in c and "Redis at cache.example:6380" in c for c in captions), captions
     assert SECRET not in page_text(at)
+
+
+def test_an_unexpected_failure_while_applying_is_a_message_not_a_traceback(db_path, monkeypatch):
+    from benchcore.servers import overrides
+
+    def broken(*args):
+        raise RuntimeError(f"boom at redis://:{SECRET}@127.0.0.1:6379/0")
+
+    monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
+    monkeypatch.setattr(overrides, "compose", broken)
+    at = set_target(targets(), "redis", "redis://127.0.0.1:6379/0", SECRET)
+    assert not at.exception
+    assert any("Not applied (RuntimeError)" in e.value.replace("\\", "") for e in at.error)
+    assert session_targets(at) == {}
+    assert SECRET not in page_text(at)
