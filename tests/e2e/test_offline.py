@@ -6,13 +6,14 @@ Run with: pytest -m browser tests/e2e
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
 from benchcore.results.storage import RunRepository
-from tests.e2e.app_server import chromium_page, screenshot, streamlit_app
+from tests.e2e.app_server import ROOT, chromium_page, screenshot, streamlit_app
 from tests.pages.conftest import make_run
 
 pytestmark = pytest.mark.browser
@@ -50,3 +51,9 @@ def test_no_page_requests_anything_from_another_host(tmp_path, postgres_url, red
     assert {p for p, _ in requests} == {p or "/" for p in PAGES}  # every page was recorded
     assert any(u.endswith(".woff2") for _, u in requests)  # fonts were loaded, from the app itself
     assert icon.startswith("data:image/svg+xml"), icon[:80]  # our favicon, inline
+
+
+def test_the_config_sends_no_usage_statistics():
+    # Streamlit's telemetry would post to data.streamlit.io from the browser; the app is started without flags.
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["browser"]["gatherUsageStats"] is False
