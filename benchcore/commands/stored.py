@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from benchcore import preflight, text
-from benchcore.commands import EXIT_BAD_INPUT, EXIT_OK, EXIT_TIER_FAILED, settings_from_args
+from benchcore.commands import EXIT_OK, EXIT_TIER_FAILED, settings_from_args
 from benchcore.errors import ConfigError
 from benchcore.models import Run
 from benchcore.views import report
@@ -152,9 +152,8 @@ def cmd_delete(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{len(run.results)} result(s))")
     if not args.yes:
         # Deleting cannot be undone (export first to keep a copy): say exactly what would go, and change nothing.
-        err.write(f"benchcore: error: not deleted: add --yes to delete {what} with its samples "
-                  f"(export it first to keep a copy)\n")
-        return EXIT_BAD_INPUT
+        raise ConfigError(f"not deleted: add --yes to delete {what} with its samples (export it first to keep "
+                          "a copy)")
     repo.delete(run.run_id)
     out.write(f"deleted {what}\n")
     return EXIT_OK
