@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchcore.models import TIER_NAMES
 from benchcore.results.storage import RunRepository
 from tests.pages.conftest import app, charts_of, no_exceptions
 
@@ -43,7 +44,7 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
     assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
     assert "None" not in table.to_string()
-    sentence = ("Run B against run A, of 14 tier x mode pairs: slower on 13, faster on 0, no significant change on 0, "
+    sentence = (f"Run B against run A, of {2 * len(TIER_NAMES)} tier x mode pairs: slower on {2 * len(TIER_NAMES) - 1}, faster on 0, no significant change on 0, "
                 "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
@@ -89,6 +90,8 @@ def test_different_workloads_warn(db_path):
     run = make_run("b", t0 + timedelta(hours=1), tiers=("inprocess",), seed=2)
     repo.save(replace(run, spec=replace(run.spec, cold=True, seed=7)))
     at = compare(db_path)
+    assert at.multiselect(key="runs").value == [run.run_id]  # no earlier run has its workload: not paired
+    at.multiselect(key="runs").set_value([run.run_id, repo.list_runs()["run_id"].iloc[1]]).run()
     no_exceptions(at)
     warnings = [w.value for w in at.warning]
     assert any("caches warmed in A vs cold in B" in w for w in warnings)
@@ -130,7 +133,7 @@ def test_rename_and_delete_with_confirmation(seeded, db_path):
     repo = RunRepository(db_path)
     assert repo.get_run(baseline.run_id, with_samples=False).label == "renamed baseline"
 
-    at.selectbox(key="manage_run").set_value(after.run_id).run()
+    at.selectbox(key="manage_run@1").set_value(after.run_id).run()  # a rename draws every widget anew
     at.button(key="delete").click().run()
     assert any("cannot be undone" in w.value for w in at.warning)
     assert len(repo.list_runs()) == 2  # nothing deleted before the confirmation
@@ -141,7 +144,7 @@ def test_rename_and_delete_with_confirmation(seeded, db_path):
     no_exceptions(at)
     assert repo.list_runs()["run_id"].tolist() == [baseline.run_id]
     assert any("deleted" in s.value for s in at.success)
-    assert at.multiselect(key="runs").value == [baseline.run_id]
+    assert at.multiselect(key="runs@1").value == [baseline.run_id]
 
 
 def test_label_with_markup_is_shown_as_text(db_path):
