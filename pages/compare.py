@@ -26,10 +26,10 @@ RUNS_COLUMNS = ["Started (UTC)", "Label", "Status", "Tiers", "Ops", "Concurrency
                 "Caches", "Run id"]
 RUNS_COLUMN_CONFIG: dict[str, Any] = {
     "Started (UTC)": st.column_config.TextColumn(width=135),
-    "Label": st.column_config.TextColumn(width=120),
-    "Status": st.column_config.TextColumn(width=80, help="complete, partial (some tiers failed), failed (nothing "
+    "Label": st.column_config.TextColumn(width=115),
+    "Status": st.column_config.TextColumn(width=110, help="complete, partial (some tiers failed), failed (nothing "
                                           "measured) or cancelled"),
-    "Tiers": st.column_config.TextColumn(width=150),
+    "Tiers": st.column_config.TextColumn(width=125),
     "Ops": st.column_config.NumberColumn("Reads", format="localized", width=55, help="timed reads per trial"),
     "Concurrency": st.column_config.NumberColumn("C", width=35, help="concurrency: threads or tasks"),
     "Trials": st.column_config.NumberColumn(width=45),
@@ -42,10 +42,10 @@ _P50_HELP = ("median of the run's trial p50s [its 95% CI over trials]; ⚠ = uns
              f"than {UNSTABLE_CV_PCT:g} % (CV)")
 _THROUGHPUT_HELP = "run {}: successful reads per second over the timed phases"
 DELTA_COLUMN_CONFIG: dict[str, Any] = {
-    "Tier": st.column_config.TextColumn(width=115),
+    "Tier": st.column_config.TextColumn(width=110),
     "Mode": st.column_config.TextColumn(width=50),
-    "p50 A (µs)": st.column_config.TextColumn(width=135, help=_P50_HELP),
-    "p50 B (µs)": st.column_config.TextColumn(width=135, help=_P50_HELP),
+    "p50 A (µs)": st.column_config.TextColumn(width=155, help=_P50_HELP),
+    "p50 B (µs)": st.column_config.TextColumn(width=155, help=_P50_HELP),
     "p50 B/A": st.column_config.TextColumn("B/A", width=55, help="B's p50 / A's p50 (medians of the trial p50s): "
                                            "below 1 = B faster"),
     "p": st.column_config.TextColumn(width=50, help="two-sided Mann-Whitney U test on the two runs' trial p50s"),
@@ -53,7 +53,7 @@ DELTA_COLUMN_CONFIG: dict[str, Any] = {
                                                 "each for a verdict; 4 each before p can go below 0.05"),
     "throughput A (ops/s)": st.column_config.TextColumn("ops/s A", width=75, help=_THROUGHPUT_HELP.format("A")),
     "throughput B (ops/s)": st.column_config.TextColumn("ops/s B", width=75, help=_THROUGHPUT_HELP.format("B")),
-    "Verdict": st.column_config.TextColumn(width=150, help=f"{method_name()}: faster or slower only when p < 0.05 "
+    "Verdict": st.column_config.TextColumn(width=135, help=f"{method_name()}: faster or slower only when p < 0.05 "
                                            "and B/A differs from 1 by more than 5 %"),
 }
 

@@ -124,7 +124,7 @@ def line_legend(with_points: bool = False, title: str | None = None) -> alt.Lege
 def utc_x(field: str = "when", title: str = "run started (UTC)") -> alt.X:
     """A time axis in UTC with the date: '2026-12-02 21:36 UTC' (never the browser's zone, never 12-hour)."""
     return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"),
-                 axis=alt.Axis(labelExpr=UTC_LABEL, labelAngle=-30,
+                 axis=alt.Axis(labelExpr=UTC_LABEL, labelAngle=-30, labelLimit=260, tickCount=6,
                                labelOverlap=True, grid=True))
 
 

@@ -6,7 +6,7 @@ Pure: the listing (RunRepository.list_runs) in, run ids out; the page keeps them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -57,7 +57,12 @@ def link_ids(selected: Sequence[str], a: str | None, b: str | None) -> list[str]
     return list(dict.fromkeys([*first, *selected]))
 
 
-def comparison_link(base: str | None, ids: Sequence[str], page: str = "compare") -> str:
-    """'http://host:8501/compare?runs=ID,ID' (relative without a base: the page's own path)."""
-    root = (base or "").rstrip("/")
-    return f"{root}/{page}?{RUNS_PARAM}=" + ",".join(quote(r, safe="") for r in ids)
+def comparison_link(url: str | None, ids: Sequence[str], page: str = "compare") -> str:
+    """'http://host:8501/compare?runs=ID,ID' from the address the browser shows (with or without the page's
+    path, which Streamlit may or may not trim); the page's own path without one."""
+    parts = urlsplit(url or "")
+    path = parts.path.rstrip("/")
+    if path.rsplit("/", 1)[-1] != page:
+        path = f"{path}/{page}"
+    query = f"{RUNS_PARAM}=" + ",".join(quote(r, safe="") for r in ids)
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
