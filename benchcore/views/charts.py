@@ -346,7 +346,7 @@ def trend_frame(summaries: pd.DataFrame, tier: str, runs: pd.DataFrame | None = 
     if df.empty:
         return df
     labels = frames.workload_labels(runs) if runs is not None else {}
-    df = _with_run_names(df, names)
+    df = _with_run_names(df, {**run_names(df), **(names or {})})  # the grey runs have names too
     df["workload"] = [f"{labels[r]}, C={c}" if r in labels else f"C={c}"
                       for r, c in zip(df["run_id"].astype(str), df["concurrency"], strict=True)]
     selected = names if isinstance(names, RunPalette) else None

@@ -356,3 +356,11 @@ def test_trend_legend_draws_line_and_point_samples_and_greys_unselected_runs():
     dash = next(e["strokeDash"] for e in all_encodings(d) if "strokeDash" in e)
     assert dash["legend"]["symbolType"] == pal.LINE_POINT_SYMBOL and dash["scale"]["domain"] == ["p50", "p99"]
     assert mapping(d, "color", "highlight") == {names["c"]: pal.RUN_PALETTE[0], pal.OTHER_RUNS: pal.OTHER_COLOR}
+
+
+def test_trend_names_every_run_not_only_the_selected_ones():
+    summ = summaries(("a", "b"))
+    names = charts.run_names(summ)
+    frame = charts.trend_frame(summ, "redis", None, pal.RunPalette({"b": names["b"]}, ["b"]))
+    assert set(frame["run"]) == {names["a"], names["b"]}
+    assert set(frame.loc[frame["run_id"] == "a", "highlight"]) == {pal.OTHER_RUNS}
