@@ -380,8 +380,13 @@ def server_warnings(a: Mapping[str, ServerEnvironment], b: Mapping[str, ServerEn
 def comparison_warnings(run_a: Run, run_b: Run) -> list[str]:
     """Why A vs B may not be apples to apples: anything besides the code under test that changes what is
     measured (workload, machine, client CPUs, servers, software versions)."""
+    # Only servers a tier of both runs needs: the in-process tier needs none, so two in-process runs never warn
+    # about a database they did not read from.
+    shared = {r.tier for r in run_a.results} & {r.tier for r in run_b.results}
+    needed = {backend for tier in shared if tier in TIER_NAMES for backend in tier_info(tier).needs}
+    servers_a = {k: v for k, v in servers_of(run_a).items() if k in needed}
     return [*workload_warnings(run_a.spec, run_b.spec), *environment_warnings(run_a.environment, run_b.environment),
-            *server_warnings(servers_of(run_a), servers_of(run_b))]
+            *server_warnings(servers_a, servers_of(run_b))]
 
 
 # ---- the JSON document ------------------------------------------------------------------------------------

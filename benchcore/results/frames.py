@@ -240,5 +240,26 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     return build_frame([codec.ordered(codec.run_record(r), list(RUN_COLUMNS)) for r in newest_first], RUN_COLUMNS)
 
 
+def workload_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """run_id -> its workload in words, from the listing (RUN_COLUMNS): runs with the same label measured the same
+    reads the same way ("300 reads x 5 trials, warmup 100, 10,000 keys uniform seed 0, caches warmed"); the
+    concurrency is per summary row (a sweep has several), so callers add it. Settings the listing does not carry
+    (open-loop rate, serializer, ...) are not in it: Compare's warnings name those."""
+    out: dict[str, str] = {}
+    for r in runs.to_dict("records"):
+        capacity = r.get("cache_capacity")
+        cap = "" if capacity is None or pd.isna(capacity) else f", cache capacity {int(capacity):,}"
+        out[str(r["run_id"])] = (f"{int(r['ops']):,} reads x {int(r['trials'])} trials, warmup {int(r['warmup']):,}, "
+                                 f"{int(r['keys']):,} keys {r['distribution']} seed {int(r['seed'])}, caches "
+                                 f"{'cold' if bool(r['cold']) else 'warmed'}{cap}")
+    return out
+
+
+def workloads(runs: pd.DataFrame) -> dict[str, str]:
+    """run_id -> workload_labels() with the run's concurrency: the runs Compare pairs by default."""
+    labels = workload_labels(runs)
+    return {str(r): f"{labels[str(r)]}, C={int(c)}" for r, c in zip(runs["run_id"], runs["concurrency"], strict=True)}
+
+
 def _utc_key(when: datetime) -> pd.Timestamp:
     return pd.Timestamp(when).tz_localize("UTC") if when.tzinfo is None else pd.Timestamp(when).tz_convert("UTC")

@@ -10,23 +10,20 @@ how many reads a run made.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from benchcore.models import MODES
-from benchcore.tiers.registry import TIER_NAMES, TIERS
+from benchcore.results import frames
+from benchcore.views import palette as pal
+from benchcore.views.palette import RunPalette
 
 MAX_POINTS_PER_SERIES = 2000
 # Altair refuses to serialize more than 5,000 inline rows by default; stay under it for every chart.
 MAX_TOTAL_POINTS = 4800
 MIN_POINTS_PER_SERIES = 100
 
-MODE_COLORS = alt.Scale(domain=list(MODES), range=["#1f77b4", "#ff7f0e"])
-# Fixed hue per tier (the registry's), so a tier keeps its colour from chart to chart.
-TIER_COLORS = alt.Scale(domain=list(TIER_NAMES), range=[t.color for t in TIERS])
 LATENCY_TITLE = "latency per read (µs, log scale)"
 
 _STAT_COLUMNS = ["mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "ops_per_sec"]
@@ -35,15 +32,12 @@ _DOUBT_COLUMNS = ["p50_ci_low_us", "p50_ci_high_us", "cv_pct", "unstable", "doub
 UNSTABLE_LABEL = "unstable (CV of trial p50s > 10 %)"
 UNSTABLE_COLOR = "#d62728"
 CI_COLOR = "#333333"
-_BOTTOM_LEGEND = alt.Legend(orient="bottom", columns=1, labelLimit=400)
-# Runs are categories, not an ordered quantity: distinct hues, never shades of one colour.
-RUN_COLORS: Literal["tableau10"] = "tableau10"
+_BOTTOM_LEGEND = pal.BOTTOM_LEGEND
 # What a builder returns (altair types a layer as possibly faceted).
 AnyChart = alt.Chart | alt.LayerChart | alt.FacetChart
 # Width follows the container; `height` is the plotting area, so a long legend never squeezes the data
 # (Streamlit's default autosize "fit" would count legend and axis titles inside the height).
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
-_DASH_LEGEND = alt.Legend(symbolType="stroke", symbolStrokeWidth=2)
 _TITLE = "p50 (dot; dark bar = its 95% CI) to p99 (tick)"
 _PERCENTILES = {"p50_us": "p50", "p90_us": "p90", "p99_us": "p99", "p999_us": "p99.9", "max_us": "max"}
 
@@ -87,8 +81,7 @@ def _with_doubt(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _tier_order(tiers: pd.Series) -> list[str]:
-    present = set(tiers.astype(str))
-    return [t for t in TIER_NAMES if t in present] + sorted(present - set(TIER_NAMES))
+    return pal.tier_domain(tiers)
 
 
 def _log_x(title: str = LATENCY_TITLE, field: str = "latency_us") -> alt.X:
@@ -172,7 +165,8 @@ def _range_layers(
 
 
 def latency_by_tier(summaries: pd.DataFrame) -> AnyChart:
-    """One run: per tier, sync and async side by side; dot = p50, line = p50..p99, log x."""
+    """One run: per tier, sync and async side by side; dot = p50, line = p50..p99, log x. Colour = the tier's
+    (the y axis names it, so no colour legend), shape = mode."""
     df = _ok_pooled(summaries)
     if df.empty:
         return _empty("no tier produced measurements")
@@ -181,8 +175,9 @@ def latency_by_tier(summaries: pd.DataFrame) -> AnyChart:
     chart = _range_layers(
         df,
         alt.Y("tier:N", sort=order, title=None),
-        alt.YOffset("mode:N", sort=list(MODES)),
-        alt.Color("mode:N", scale=MODE_COLORS, title="mode"),
+        alt.YOffset("mode:N", sort=pal.mode_domain(df["mode"])),
+        pal.tier_color(df["tier"], legend=False),
+        pal.mode_shape(df["mode"]),
     )
     return chart.properties(
         autosize=FIT_WIDTH, height=max(120, 44 * len(order)), title=_TITLE + " per tier"
@@ -250,8 +245,8 @@ def latency_distribution(samples: pd.DataFrame | None = None, max_points: int = 
         .encode(
             x=_log_x(),
             y=_fraction_y(),
-            color=alt.Color("tier:N", sort=_tier_order(points["tier"]), title="tier", scale=TIER_COLORS),
-            strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
+            color=pal.tier_color(points["tier"], legend=alt.Legend(symbolType=pal.LINE_SYMBOL, symbolStrokeWidth=2)),
+            strokeDash=pal.mode_dash(points["mode"]),
             tooltip=_ecdf_tooltip("tier"),
         )
         .properties(autosize=FIT_WIDTH, height=320, title="latency distribution (ECDF) per tier")
@@ -259,16 +254,15 @@ def latency_distribution(samples: pd.DataFrame | None = None, max_points: int = 
 
 
 def _with_run_names(df: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
-    names = dict(names or run_names(df))
+    known = names or run_names(df)
     df = df.copy()
-    df["run"] = df["run_id"].astype(str).map(lambda r: names.get(r, r[:6]))
+    df["run"] = df["run_id"].astype(str).map(lambda r: known.get(r, r[:6]))
     return df
 
 
-def _run_order(df: pd.DataFrame) -> list[str]:
-    if "started_at" in df.columns:
-        df = df.sort_values("started_at")
-    return list(dict.fromkeys(df["run"]))
+def _run_order(df: pd.DataFrame, palette: RunPalette) -> list[str]:
+    present = set(df["run"])
+    return [name for name in palette.values() if name in present]
 
 
 def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None = None) -> AnyChart:
@@ -277,8 +271,9 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
     if df.empty:
         return _empty("the selected runs have no measured tiers")
     df = _with_run_names(df, names)
-    runs = _run_order(df)
-    modes = [m for m in MODES if m in set(df["mode"])]
+    palette = pal.palette_for(df, names)
+    runs = _run_order(df, palette)
+    modes = pal.mode_domain(df["mode"])
     df["run_mode"] = df["run"] + " · " + df["mode"].astype(str)
     df = df[["tier", "mode", "run", "run_mode", *_STAT_COLUMNS, *_DOUBT_COLUMNS]]
     order = _tier_order(df["tier"])
@@ -286,8 +281,8 @@ def runs_side_by_side(summaries: pd.DataFrame, names: Mapping[str, str] | None =
         df,
         alt.Y("tier:N", sort=order, title=None),
         alt.YOffset("run_mode:N", sort=[f"{r} · {m}" for r in runs for m in modes]),
-        alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
-        alt.Shape("mode:N", sort=list(MODES), title="mode"),
+        pal.run_color(df, palette),
+        pal.mode_shape(df["mode"]),
         with_run=True,
     )
     rows = len(runs) * len(modes)
@@ -303,6 +298,7 @@ def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = Non
     if df.empty:
         return _empty("the selected runs have no measured tiers")
     df = _with_run_names(df, names)
+    palette = pal.palette_for(df, names)
     wide = df.pivot_table(index=["run", "tier"], columns="mode", values="p50_us", aggfunc="first").reset_index()
     if "sync" not in wide.columns or "async" not in wide.columns:
         return _empty("sync and async were not both measured")
@@ -316,7 +312,7 @@ def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = Non
     wide = wide.rename(columns={"sync": "sync_p50_us", "async": "async_p50_us"})
     wide.columns.name = None
     order = _tier_order(wide["tier"])
-    runs = [r for r in _run_order(df) if r in set(wide["run"])]
+    runs = _run_order(wide, palette)
     base = alt.Chart(wide)
     bars = base.mark_bar().encode(
         y=alt.Y("tier:N", sort=order, title=None),
@@ -324,7 +320,7 @@ def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = Non
         x=alt.X("ratio:Q", title="async p50 ÷ sync p50 (log scale; right of 1 = async slower)",
                 scale=alt.Scale(type="log", domain=[lo, hi], nice=False)),
         x2=alt.X2(datum=1),
-        color=alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
+        color=pal.run_color(wide, palette),
         tooltip=[
             "run:N",
             "tier:N",
@@ -340,37 +336,55 @@ def sync_vs_async(summaries: pd.DataFrame, names: Mapping[str, str] | None = Non
     )
 
 
-def tier_trend(summaries: pd.DataFrame, tier: str) -> alt.Chart:
-    """One tier across runs over time: p50 and p99 per mode (log y)."""
+def trend_frame(summaries: pd.DataFrame, tier: str, runs: pd.DataFrame | None = None,
+                names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """What tier_trend plots: one row per run x mode x percentile of the tier, with its workload (runs: the
+    listing, for each run's workload; without it only the concurrency tells workloads apart) and a line key
+    that joins only runs of one workload."""
     df = _ok_pooled(summaries)
     df = df[df["tier"] == tier] if not df.empty else df
     if df.empty:
-        return _empty(f"no measured runs of {tier}")
-    df = _with_run_names(df, None)
-    long = df.melt(
-        id_vars=["run", "started_at", "mode"], value_vars=["p50_us", "p99_us"], var_name="stat", value_name="latency_us"
-    )
+        return df
+    labels = frames.workload_labels(runs) if runs is not None else {}
+    df = _with_run_names(df, {**run_names(df), **(names or {})})  # the grey runs have names too
+    df["workload"] = [f"{labels[r]}, C={c}" if r in labels else f"C={c}"
+                      for r, c in zip(df["run_id"].astype(str), df["concurrency"], strict=True)]
+    selected = names if isinstance(names, RunPalette) else None
+    df["highlight"] = [name if selected is None or rid in selected else pal.OTHER_RUNS
+                       for rid, name in zip(df["run_id"].astype(str), df["run"], strict=True)]
+    long = df.melt(id_vars=["run_id", "run", "highlight", "started_at", "mode", "workload"],
+                   value_vars=["p50_us", "p99_us"], var_name="stat", value_name="latency_us")
     long["stat"] = long["stat"].map(_PERCENTILES)
-    long["series"] = long["mode"].astype(str) + " " + long["stat"]
-    long["started_at"] = pd.to_datetime(long["started_at"], utc=True).dt.tz_localize(None)
-    return (
-        alt.Chart(long)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("started_at:T", title="run started (UTC)"),
-            y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")),
-            color=alt.Color("mode:N", scale=MODE_COLORS, title="mode"),
-            strokeDash=alt.StrokeDash("stat:N", sort=["p50", "p99"], title="percentile", legend=_DASH_LEGEND),
-            detail="series:N",
-            tooltip=[
-                "run:N",
-                "mode:N",
-                "stat:N",
-                alt.Tooltip("latency_us:Q", title="µs", format=",.2f"),
-            ],
-        )
-        .properties(autosize=FIT_WIDTH, height=300, title=f"{tier}: p50 and p99 over time")
-    )
+    long["line"] = long["workload"] + " · " + long["mode"].astype(str) + " · " + long["stat"]
+    long["when"] = pal.utc_iso(long["started_at"])
+    long["started"] = pal.utc_text(long["started_at"])
+    return long.drop(columns=["started_at"]).sort_values(["when", "line"], ignore_index=True)
+
+
+def tier_trend(summaries: pd.DataFrame, tier: str, runs: pd.DataFrame | None = None,
+               names: Mapping[str, str] | None = None) -> AnyChart:
+    """One tier across runs over time (UTC): p50 (solid) and p99 (dashed) per mode (point shape), log y. A line
+    joins only runs of the same workload. With the page's RunPalette, the selected runs' points keep their run
+    colour and every other run is grey; without one every run has its own colour."""
+    long = trend_frame(summaries, tier, runs, names)
+    if long.empty:
+        return _empty(f"no measured runs of {tier}")
+    palette = names if isinstance(names, RunPalette) else pal.palette_for(long, None)
+    workloads = long["workload"].nunique()
+    base = alt.Chart(long).encode(
+        x=pal.utc_x(), y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")), detail="line:N")
+    lines = base.mark_line(color=pal.LINE_GREY, strokeWidth=1.5).encode(
+        strokeDash=alt.StrokeDash("stat:N", sort=["p50", "p99"], scale=alt.Scale(domain=["p50", "p99"],
+                                  range=[[1, 0], [5, 3]]), legend=pal.line_legend(True, "percentile")))
+    points = base.mark_point(filled=True, size=70, opacity=1).encode(
+        color=pal.run_color(long, palette, "highlight", others=True), shape=pal.mode_shape(long["mode"]),
+        tooltip=[alt.Tooltip("run:N", title="run"), alt.Tooltip("started:N", title="started"), "workload:N",
+                 "mode:N", alt.Tooltip("stat:N", title="percentile"),
+                 alt.Tooltip("latency_us:Q", title="µs", format=",.2f")])
+    subtitle = (f"{workloads} workloads: a line joins only runs of the same workload (hover a point for it)"
+                if workloads > 1 else f"one workload: {long['workload'].iloc[0]}")
+    return alt.layer(lines, points).properties(
+        autosize=FIT_WIDTH, height=300, title=alt.Title(f"{tier}: p50 and p99 over time", subtitle=subtitle))
 
 
 def ecdf_overlay(
@@ -385,17 +399,16 @@ def ecdf_overlay(
         return _empty(f"no samples of {tier} in the selected runs")
     by = ["run_id", "mode"]
     points = ecdf_points(df, by, _points_per_series(df, by, max_points))
-    names = dict(names or {})
-    points["run"] = points["run_id"].astype(str).map(lambda r: names.get(r, r[:6]))
-    runs = list(dict.fromkeys(names[r] for r in names if r in set(points["run_id"]))) or sorted(set(points["run"]))
+    points = _with_run_names(points, names or {})
+    palette = pal.palette_for(points, names)
     return (
         alt.Chart(points.drop(columns=["run_id"]))
         .mark_line(interpolate="step-after")
         .encode(
             x=_log_x(),
             y=_fraction_y(),
-            color=alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS)),
-            strokeDash=alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND),
+            color=pal.run_color(points, palette),
+            strokeDash=pal.mode_dash(points["mode"]),
             tooltip=_ecdf_tooltip("run"),
         )
         .properties(autosize=FIT_WIDTH, height=320, title=f"{tier}: latency distribution (ECDF) per run")

@@ -22,17 +22,13 @@ import pandas as pd
 
 from benchcore.models import MODES, Run
 from benchcore.results import frames, load
+from benchcore.views import palette as pal
 from benchcore.views.charts import (
-    _BOTTOM_LEGEND,
-    _DASH_LEGEND,
     FIT_WIDTH,
     LATENCY_TITLE,
     MAX_TOTAL_POINTS,
-    RUN_COLORS,
-    TIER_COLORS,
     AnyChart,
     _empty,
-    _tier_order,
     _with_run_names,
 )
 
@@ -63,27 +59,22 @@ def _x_concurrency(levels: list[int]) -> alt.X:
 
 
 def _named(df: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
-    """df with a display name per run ("run") and its rank ("run_rank": oldest first, so a run keeps its colour
-    from chart to chart): by start time when the frame has it, else by the order of `names` (the Compare page
-    builds them from the listing, newest first)."""
+    """df with a display name per run ("run") and its colour rank ("run_rank"): the page's RunPalette order,
+    else oldest first, so a run keeps its colour from chart to chart."""
     df = _with_run_names(df, names)
-    if "started_at" in df.columns:
-        ranks = {r: i for i, r in enumerate(df.sort_values("started_at")["run_id"].astype(str).drop_duplicates())}
-    else:
-        ranks = {r: i for i, r in enumerate(reversed(list(names or {})))}
+    ranks = {r: i for i, r in enumerate(pal.palette_for(df, names))}
     df["run_rank"] = df["run_id"].astype(str).map(lambda r: ranks.get(r, len(ranks)))
     return df
 
 
-def _series_color(df: pd.DataFrame, color: Color) -> alt.Color:
+def _series_color(df: pd.DataFrame, color: Color, names: Mapping[str, str] | None = None) -> alt.Color:
     if color == "run":
-        runs = list(dict.fromkeys(df.sort_values("run_rank")["run"]))
-        return alt.Color("run:N", sort=runs, title="run", legend=_BOTTOM_LEGEND, scale=alt.Scale(scheme=RUN_COLORS))
-    return alt.Color("tier:N", sort=_tier_order(df["tier"]), title="tier", scale=TIER_COLORS)
+        return pal.run_color(df, pal.palette_for(df, names))
+    return pal.tier_color(df["tier"])
 
 
-def _mode_dash() -> alt.StrokeDash:
-    return alt.StrokeDash("mode:N", sort=list(MODES), title="mode", legend=_DASH_LEGEND)
+def _mode_dash(df: pd.DataFrame, with_points: bool = True) -> alt.StrokeDash:
+    return pal.mode_dash(df["mode"], with_points)
 
 
 def _sweep_frame(summaries: pd.DataFrame, color: Color, names: Mapping[str, str] | None) -> pd.DataFrame:
@@ -132,7 +123,7 @@ def sweep_throughput(summaries: pd.DataFrame, color: Color = "tier",
         return _empty("a sweep needs two or more concurrency levels measured")
     levels = sorted(int(c) for c in df["concurrency"].unique())
     base = alt.Chart(df).encode(x=_x_concurrency(levels), y=alt.Y("ops_per_sec:Q", title="reads per second"),
-                                color=_series_color(df, color), strokeDash=_mode_dash(), detail="line:N",
+                                color=_series_color(df, color, names), strokeDash=_mode_dash(df), detail="line:N",
                                 tooltip=_sweep_tooltip(color))
     layers: list[alt.Chart] = [base.mark_line(point=True)]
     marks = crossover_frame(summaries) if color == "tier" else pd.DataFrame()
@@ -159,7 +150,7 @@ def sweep_latency(summaries: pd.DataFrame, color: Color = "tier", names: Mapping
         .mark_line(point=True)
         .encode(x=_x_concurrency(levels),
                 y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")),
-                color=_series_color(long, color), strokeDash=_mode_dash(),
+                color=_series_color(long, color, names), strokeDash=_mode_dash(df),
                 shape=alt.Shape("percentile:N", sort=["p50", "p99"], title="percentile"), detail="series:N",
                 tooltip=[*([alt.Tooltip("run:N")] if color == "run" else []), "tier:N", "mode:N", "percentile:N",
                          alt.Tooltip("concurrency:Q"), alt.Tooltip("latency_us:Q", title="µs", format=",.1f")])
@@ -177,9 +168,9 @@ def sweep_knee(summaries: pd.DataFrame, color: Color = "tier", names: Mapping[st
     df["level"] = "C=" + df["concurrency"].astype(int).astype(str)
     base = alt.Chart(df).encode(
         x=alt.X("p99_us:Q", title="p99 latency (µs, log scale)", scale=alt.Scale(type="log")),
-        y=alt.Y("ops_per_sec:Q", title="reads per second"), color=_series_color(df, color), detail="line:N")
+        y=alt.Y("ops_per_sec:Q", title="reads per second"), color=_series_color(df, color, names), detail="line:N")
     layers: list[alt.Chart] = [
-        base.mark_line(point=True).encode(order="concurrency:Q", strokeDash=_mode_dash(),
+        base.mark_line(point=True).encode(order="concurrency:Q", strokeDash=_mode_dash(df),
                                           tooltip=_sweep_tooltip(color)),
         base.mark_text(align="left", dx=6, dy=-6, fontSize=10).encode(text="level:N"),
     ]
@@ -207,7 +198,7 @@ def sweep_cpu(summaries: pd.DataFrame, processes: int = 1) -> AnyChart:
     cpu = alt.Chart(df).mark_line(point=True).encode(
         x=x, y=alt.Y("client_cpu_us_per_read:Q", title="client CPU per read (µs, log scale)",
                      scale=alt.Scale(type="log")),
-        color=_series_color(df, "tier"), strokeDash=_mode_dash(), detail="line:N", tooltip=tip)
+        color=_series_color(df, "tier"), strokeDash=_mode_dash(df), detail="line:N", tooltip=tip)
     machine = alt.Chart(df).mark_point(shape="square", size=50, opacity=0.6, filled=True).encode(
         x=x, y=alt.Y("machine_cpu_pct:Q", title="machine CPU % (squares)", scale=alt.Scale(domain=[0, 100])),
         color=_series_color(df, "tier"), tooltip=tip)
@@ -248,8 +239,8 @@ def time_series(series: pd.DataFrame, metric: str = "reads_per_s", color: Color 
     return (
         alt.Chart(df)
         .mark_line(point=alt.OverlayMarkDef(size=18))
-        .encode(x=alt.X("second:Q", title="seconds since the run started"), y=y, color=_series_color(df, color),
-                strokeDash=_mode_dash(), detail="line:N",
+        .encode(x=alt.X("second:Q", title="seconds since the run started"), y=y, color=_series_color(df, color, names),
+                strokeDash=_mode_dash(df), detail="line:N",
                 tooltip=[*([alt.Tooltip("run:N")] if color == "run" else []), "tier:N", "mode:N",
                          alt.Tooltip("concurrency:Q"), alt.Tooltip("trial:Q"), alt.Tooltip("second:Q"),
                          alt.Tooltip("reads:Q", title="reads in the second", format=","),
@@ -328,7 +319,7 @@ def percentile_plot(points: pd.DataFrame, color: Color = "tier", names: Mapping[
                     axis=alt.Axis(values=ticks, labelExpr="format(100 - 100 / datum.value, '.6~f') + ' %'",
                                   grid=True)),
             y=alt.Y("latency_us:Q", title=LATENCY_TITLE, scale=alt.Scale(type="log")),
-            color=_series_color(df, color),
+            color=_series_color(df, color, names),
             strokeDash=alt.StrokeDash("series:N", title="mode · latency", sort=present,
                                       scale=alt.Scale(domain=present, range=[dashes[s] for s in present]),
                                       legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, labelLimit=300)),

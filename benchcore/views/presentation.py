@@ -7,7 +7,7 @@ text ("-" when missing, never "None"); the statistics behind the run-vs-run verd
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -277,19 +277,30 @@ def progress_fraction(p: Progress | None) -> float:
     return max(0.0, min(1.0, p.reads_done / p.reads_total))
 
 
-def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """list_runs() for display: newest first, readable column names, run id kept for selection."""
+def run_status_text(status: str, cancelled: bool) -> str:
+    """A run's status as the user knows it: a run stopped by its user is "cancelled" (status failed: nothing
+    was measured) or "partial, cancelled", never "failed"."""
+    if not cancelled:
+        return status
+    return "cancelled" if status == "failed" else f"{status}, cancelled"
+
+
+def runs_table(runs: pd.DataFrame, cancelled: Collection[str] = ()) -> pd.DataFrame:
+    """list_runs() for display: newest first, readable column names, run id kept for selection. cancelled: the
+    runs with a cancelled tier (their status says so)."""
     columns = ["Started (UTC)", "Label", "Status", "Tiers", "Machine", "Modes", "Ops", "Concurrency", "Trials",
                "Keys", "Distribution", "Caches", "Run id"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     df = runs.sort_values("started_at", ascending=False)
+    stopped = set(cancelled)
     started = pd.to_datetime(df["started_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
     return pd.DataFrame(
         {
             "Started (UTC)": started.to_numpy(),
             "Label": df["label"].fillna("").astype(str).to_numpy(),
-            "Status": df["status"].astype(str).to_numpy(),
+            "Status": [run_status_text(s, r in stopped) for s, r in zip(df["status"].astype(str),
+                                                                          df["run_id"].astype(str), strict=True)],
             "Tiers": df["tiers"].astype(str).str.replace(",", ", ").to_numpy(),
             "Machine": df["machine"].fillna("").astype(str).to_numpy(),
             "Modes": df["modes"].astype(str).str.replace(",", ", ").to_numpy(),

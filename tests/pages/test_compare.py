@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchcore.models import TIER_NAMES
 from benchcore.results.storage import RunRepository
 from tests.pages.conftest import app, charts_of, no_exceptions
 
@@ -43,8 +44,9 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
     assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
     assert "None" not in table.to_string()
-    sentence = ("Run B against run A, of 16 tier x mode pairs: slower on 15, faster on 0, no significant change on 0, "
-                "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
+    pairs = 2 * len(TIER_NAMES)
+    sentence = (f"Run B against run A, of {pairs} tier x mode pairs: slower on {pairs - 1}, faster on 0, no significant"
+                " change on 0, not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
 
@@ -89,6 +91,8 @@ def test_different_workloads_warn(db_path):
     run = make_run("b", t0 + timedelta(hours=1), tiers=("inprocess",), seed=2)
     repo.save(replace(run, spec=replace(run.spec, cold=True, seed=7)))
     at = compare(db_path)
+    assert at.multiselect(key="runs").value == [run.run_id]  # no earlier run has its workload: not paired
+    at.multiselect(key="runs").set_value([run.run_id, repo.list_runs()["run_id"].iloc[1]]).run()
     no_exceptions(at)
     warnings = [w.value for w in at.warning]
     assert any("caches warmed in A vs cold in B" in w for w in warnings)
@@ -130,7 +134,7 @@ def test_rename_and_delete_with_confirmation(seeded, db_path):
     repo = RunRepository(db_path)
     assert repo.get_run(baseline.run_id, with_samples=False).label == "renamed baseline"
 
-    at.selectbox(key="manage_run").set_value(after.run_id).run()
+    at.selectbox(key="manage_run@1").set_value(after.run_id).run()  # a rename draws every widget anew
     at.button(key="delete").click().run()
     assert any("cannot be undone" in w.value for w in at.warning)
     assert len(repo.list_runs()) == 2  # nothing deleted before the confirmation
@@ -141,7 +145,7 @@ def test_rename_and_delete_with_confirmation(seeded, db_path):
     no_exceptions(at)
     assert repo.list_runs()["run_id"].tolist() == [baseline.run_id]
     assert any("deleted" in s.value for s in at.success)
-    assert at.multiselect(key="runs").value == [baseline.run_id]
+    assert at.multiselect(key="runs@1").value == [baseline.run_id]
 
 
 def test_label_with_markup_is_shown_as_text(db_path):
@@ -204,3 +208,84 @@ def test_two_sweeps_compare_per_level_with_their_series_percentiles_and_sweep_ch
     for title in ("reads per second", "latency by percentile", "throughput vs concurrency (red ring: async "
                   "overtakes sync)", "p50 and p99 vs concurrency"):
         assert title in titles
+
+
+# ---- what the page opens with, shared links, renames --------------------------------------------------------
+
+
+def save_runs(db_path, *runs):
+    repo = RunRepository(db_path)
+    for run in runs:
+        repo.save(run)
+    return repo
+
+
+def test_default_is_the_newest_run_and_the_newest_earlier_run_of_its_workload(db_path):
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from tests.pages.conftest import make_run
+
+    t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    same = make_run("same workload", t0, tiers=("inprocess",), seed=1)
+    other = make_run("other workload", t0 + timedelta(hours=1), tiers=("inprocess",), ops=300, seed=2)
+    newest = make_run("newest", t0 + timedelta(hours=2), tiers=("inprocess",), seed=3)
+    # A run cancelled before it measured anything (status failed, every tier cancelled) is passed over.
+    stopped = make_run("stopped", t0 + timedelta(hours=3), tiers=("inprocess",), seed=4)
+    stopped = replace(stopped, status="failed", results=tuple(
+        replace(r, status="cancelled", summary=None, trials=()) for r in stopped.results))
+    save_runs(db_path, same, other, newest, stopped)
+    at = compare(db_path)
+    no_exceptions(at)
+    assert at.multiselect(key="runs").value == [same.run_id, newest.run_id]
+    assert at.selectbox(key="run_a").value == same.run_id and at.selectbox(key="run_b").value == newest.run_id
+    assert not at.warning  # same workload, same machine: nothing to warn about
+    table = at.dataframe[0].value.set_index("Run id")
+    assert table.loc[stopped.run_id, "Status"] == "cancelled"  # not "failed"
+    assert {"Status", "Distribution", "Concurrency", "Trials"} <= set(table.columns)
+    delta = at.dataframe[1].value
+    assert {"throughput A (ops/s)", "throughput B (ops/s)"} <= set(delta.columns)
+    assert all(v != "-" for v in delta["throughput B (ops/s)"])
+
+
+def test_a_shared_runs_link_opens_that_comparison_and_the_page_shows_its_link(seeded, db_path):
+    baseline, after = seeded
+    at = app()
+    at.query_params["runs"] = f"{after.run_id},{baseline.run_id[:8]},nosuchrun"
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    no_exceptions(at)
+    assert at.multiselect(key="runs").value == [after.run_id, baseline.run_id]
+    # The link's order is A then B: here the newer run is the baseline.
+    assert at.selectbox(key="run_a").value == after.run_id and at.selectbox(key="run_b").value == baseline.run_id
+    assert any("nosuchrun" in w.value and "Not stored here" in w.value for w in at.warning)
+    links = [c.value for c in at.code]
+    assert links == [f"/compare?runs={after.run_id},{baseline.run_id}"]
+    assert at.query_params["runs"] == f"{after.run_id},{baseline.run_id}"
+    # Swapping A and B is a new comparison: the address and the link follow.
+    at.selectbox(key="run_a").set_value(baseline.run_id)
+    at.selectbox(key="run_b").set_value(after.run_id).run()
+    assert [c.value for c in at.code] == [f"/compare?runs={baseline.run_id},{after.run_id}"]
+    assert at.query_params["runs"] == f"{baseline.run_id},{after.run_id}"
+
+
+def test_rename_refreshes_every_selector_and_keeps_the_comparison(seeded, db_path):
+    baseline, after = seeded
+    at = compare(db_path)
+    at.selectbox(key="run_a").set_value(after.run_id)
+    at.selectbox(key="run_b").set_value(baseline.run_id).run()
+    at.selectbox(key="manage_run").set_value(baseline.run_id).run()
+    at.text_input(key=f"new_label_{baseline.run_id}").set_value("new name")
+    at.button(key="rename").click().run()
+    no_exceptions(at)
+    assert any("renamed" in s.value for s in at.success)
+    chips = at.multiselect(key="runs@1")
+    assert chips.value == [baseline.run_id, after.run_id] or set(chips.value) == {baseline.run_id, after.run_id}
+    shown = {chips.proto.options[i] for i in range(len(chips.proto.options))}
+    assert any(o.startswith("new name · ") for o in shown) and not any(o.startswith("baseline") for o in shown)
+    a, b = at.selectbox(key="run_a@1"), at.selectbox(key="run_b@1")
+    assert (a.value, b.value) == (after.run_id, baseline.run_id)  # the choice survives the rename
+    assert any(o.startswith("new name · ") for o in b.options) and not any(o.startswith("baseline") for o in b.options)
+    assert at.selectbox(key="manage_run@1").value == baseline.run_id
+    # The charts name it anew as well.
+    assert any("new name · " in str(d) for d in charts_of(at))  # a legend's domain

@@ -207,3 +207,18 @@ def test_runs_without_a_server_record_fall_back_to_their_results():
     result = b.results[0]
     b = replace(b, results=(replace(result, server=ServerInfo("external", "127.0.0.1:6379", "6.0.0")),))
     assert cmp.comparison_warnings(a, b) == ["Different redis server version: 7.2.4 in A vs 6.0.0 in B."]
+
+
+def test_in_process_runs_never_warn_about_a_server_they_did_not_need():
+    """The in-process tier needs no server: a different PostgreSQL (or none) behind two in-process runs is not a
+    difference between them; a tier of both runs that needs the server still warns."""
+    pg = {"postgres": ServerEnvironment("external", "127.0.0.1:5432", "16.4")}
+    other = {"postgres": ServerEnvironment("embedded", "127.0.0.1:40000", "17.0")}
+    a = make_run("a", {("inprocess", "sync"): [0.4] * 5}, environment=replace(ENV, servers=pg))
+    b = make_run("b", {("inprocess", "sync"): [0.4] * 5}, environment=replace(ENV, servers=other))
+    assert cmp.comparison_warnings(a, b) == []
+    a = make_run("a", {("inprocess", "sync"): [0.4] * 5, ("postgres-raw", "sync"): A5},
+                 environment=replace(ENV, servers=pg))
+    b = make_run("b", {("inprocess", "sync"): [0.4] * 5, ("postgres-raw", "sync"): A5},
+                 environment=replace(ENV, servers=other))
+    assert "Different postgres server: external in A vs embedded in B." in cmp.comparison_warnings(a, b)

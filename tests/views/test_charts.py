@@ -12,7 +12,9 @@ import pytest
 
 from benchcore.models import MODES, TIER_NAMES
 from benchcore.results.frames import SAMPLE_COLUMNS, SUMMARY_COLUMNS, build_frame
-from benchcore.views import charts
+from benchcore.tiers.registry import TIERS
+from benchcore.views import charts, loadcharts
+from benchcore.views import palette as pal
 
 # Rough p50s per tier, µs, so charts see the real 1000x spread.
 P50 = {"postgres-orm": 400.0, "postgres-core": 300.0, "postgres-raw": 180.0, "redis": 160.0, "redis-cluster": 170.0,
@@ -197,8 +199,9 @@ def test_tier_trend_plots_p50_and_p99_over_time():
     rows = next(iter(d["datasets"].values()))
     assert {r["stat"] for r in rows} == {"p50", "p99"}
     assert len(rows) == 3 * 2 * 2  # runs x modes x percentiles
-    assert d["encoding"]["x"]["type"] == "temporal"
-    assert d["encoding"]["y"]["scale"]["type"] == "log"
+    assert d["layer"][0]["encoding"]["x"]["type"] == "temporal"
+    assert d["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
+    assert d["layer"][0]["encoding"]["detail"]["field"] == "line"
 
 
 def test_tier_trend_unknown_tier_is_an_empty_chart():
@@ -224,3 +227,140 @@ def test_run_names_fall_back_to_full_id_on_collision():
     df = summaries(("abcdef-1", "abcdef-2")).assign(started_at=datetime(2025, 1, 1, tzinfo=UTC), label="same")
     names = charts.run_names(df)
     assert len(set(names.values())) == 2
+
+
+# ---- one visual language -------------------------------------------------------------------------------
+
+
+
+def all_encodings(d: dict) -> list[dict]:
+    """Every encoding block, however deeply layered."""
+    out = [d["encoding"]] if "encoding" in d else []
+    for layer in d.get("layer", []):
+        out += all_encodings(layer)
+    return out
+
+
+def mapping(d: dict, channel: str, field: str) -> dict[str, object]:
+    """value -> colour (or shape, dash) of one channel, from its explicit scale; the same in every layer."""
+    found: dict[str, object] = {}
+    for enc in all_encodings(d):
+        ch = enc.get(channel)
+        if ch and ch.get("field") == field:
+            pairs = dict(zip(ch["scale"]["domain"], ch["scale"]["range"], strict=True))
+            assert not found or found == pairs, "layers disagree"
+            found = pairs
+    assert found, f"no {channel} scale on {field}"
+    return found
+
+
+def plotted(d: dict, field: str) -> set[str]:
+    return {str(r[field]) for rows in d["datasets"].values() for r in rows if field in r}
+
+
+REGISTRY = {t.name: t.color for t in TIERS}
+
+
+def test_a_tier_has_its_registry_colour_on_every_chart_that_colours_by_tier():
+    few = ("postgres-raw", "redis", "inprocess")
+    sweep = summaries(tiers=few)
+    sweep = pd.concat([sweep, sweep.assign(concurrency=4)], ignore_index=True)
+    built = [charts.latency_by_tier(summaries(tiers=few)), charts.latency_distribution(samples(tiers=few, n=300)),
+             loadcharts.sweep_throughput(sweep), loadcharts.sweep_latency(sweep)]
+    for chart in built:
+        colours = mapping(spec(chart), "color", "tier")
+        assert colours == {t: REGISTRY[t] for t in few}  # and only the tiers plotted: the legend lists no others
+
+
+def test_mode_is_a_shape_or_dash_never_a_colour():
+    two = summaries(("run-a", "run-b"))
+    built = [charts.latency_by_tier(summaries()), charts.latency_distribution(samples(n=300)),
+             charts.runs_side_by_side(two), charts.tier_trend(two, "redis"),
+             charts.ecdf_overlay(samples(("run-a", "run-b"), n=300), "redis")]
+    for chart in built:
+        d = spec(chart)
+        assert all(e.get("color", {}).get("field") != "mode" for e in all_encodings(d))
+        assert any(e.get(c, {}).get("field") == "mode" for e in all_encodings(d) for c in ("shape", "strokeDash"))
+    shapes = mapping(spec(charts.runs_side_by_side(two)), "shape", "mode")
+    assert shapes == {"sync": "circle", "async": "square"}
+    sync_only = two[two["mode"] == "sync"]
+    assert mapping(spec(charts.runs_side_by_side(sync_only)), "shape", "mode") == {"sync": "circle"}
+
+
+def test_same_run_same_colour_in_every_run_comparison_chart():
+    ids = ("run-a", "run-b", "run-c")
+    summ, samp = summaries(ids), samples(ids, n=300)
+    names = charts.run_names(summ)
+    palette = pal.RunPalette({r: names[r] for r in ids}, list(ids))
+    # run-b measured no memcached: the memcached ECDF has only a and c, which keep their colours.
+    samp = samp[~((samp["run_id"] == "run-b") & (samp["tier"] == "memcached"))]
+    charts_built = {
+        "per tier": charts.runs_side_by_side(summ, palette),
+        "sync vs async": charts.sync_vs_async(summ, palette),
+        "distribution": charts.ecdf_overlay(samp, "memcached", palette),
+        "trend": charts.tier_trend(summ, "redis", None, palette),
+    }
+    expected = {names[r]: pal.RUN_PALETTE[i] for i, r in enumerate(ids)}
+    for what, chart in charts_built.items():
+        d = spec(chart)
+        field = "highlight" if what == "trend" else "run"
+        colours = mapping(d, "color", field)
+        assert set(colours) == plotted(d, field), what  # the legend lists exactly the runs plotted
+        assert all(colours[n] == expected[n] for n in colours), what
+    assert set(mapping(spec(charts_built["distribution"]), "color", "run")) == {names["run-a"], names["run-c"]}
+
+
+def test_without_a_palette_runs_are_coloured_oldest_first_the_same_way_everywhere():
+    summ = summaries(("late", "early")).assign(
+        started_at=lambda df: df["started_at"].where(df["run_id"] == "early", df["started_at"] + timedelta(days=1)))
+    names = {"late": "late run", "early": "early run"}
+    a = mapping(spec(charts.runs_side_by_side(summ, names)), "color", "run")
+    b = mapping(spec(charts.sync_vs_async(summ, names)), "color", "run")
+    assert a == b == {"early run": pal.RUN_PALETTE[0], "late run": pal.RUN_PALETTE[1]}
+
+
+def test_trend_time_axis_is_utc_with_the_date():
+    df = summaries(("a", "b")).assign(started_at=lambda d: d["started_at"].where(
+        d["run_id"] == "a", pd.Timestamp("2026-12-02 21:36:00", tz="UTC")))
+    d = spec(charts.tier_trend(df, "redis"))
+    x = d["layer"][0]["encoding"]["x"]
+    assert x["type"] == "temporal" and x["scale"]["type"] == "utc"  # never the browser's zone
+    assert "utcFormat" in x["axis"]["labelExpr"] and "%Y-%m-%d %H:%M" in x["axis"]["labelExpr"]
+    assert "' UTC'" in x["axis"]["labelExpr"] and "%I" not in x["axis"]["labelExpr"]  # 24-hour, says UTC
+    rows = next(iter(d["datasets"].values()))
+    assert "2026-12-02T21:36:00Z" in {r["when"] for r in rows}  # parsed as UTC whatever the browser's zone
+    assert "2026-12-02 21:36:00 UTC" in {r["started"] for r in rows}
+
+
+def test_trend_joins_only_runs_of_the_same_workload():
+    ids = ("a", "b", "c", "d")
+    summ = summaries(ids)
+    runs = pd.DataFrame({"run_id": ids, "ops": [2000, 2000, 500, 2000], "trials": 5, "warmup": 100, "keys": 1000,
+                         "distribution": ["uniform", "uniform", "uniform", "zipf"], "cold": False, "seed": 0,
+                         "cache_capacity": None, "concurrency": 1})
+    frame = charts.trend_frame(summ, "redis", runs)
+    by_line = frame.groupby("line")["run_id"].agg(lambda r: sorted(set(r)))
+    assert sorted(map(tuple, by_line.tolist())) == sorted([("a", "b")] * 4 + [("c",)] * 4 + [("d",)] * 4)
+    d = spec(charts.tier_trend(summ, "redis", runs))
+    assert d["layer"][0]["encoding"]["detail"]["field"] == "line"
+    assert "3 workloads" in d["title"]["subtitle"]
+    # A sweep's levels are workloads of their own: no line zig-zags between C=1 and C=8 of one run.
+    sweep = pd.concat([summaries(("s",)), summaries(("s",)).assign(concurrency=8)], ignore_index=True)
+    assert charts.trend_frame(sweep, "redis").groupby("line")["run_id"].size().max() == 1
+
+
+def test_trend_legend_draws_line_and_point_samples_and_greys_unselected_runs():
+    summ = summaries(("a", "b", "c"))
+    names = charts.run_names(summ)
+    d = spec(charts.tier_trend(summ, "redis", None, pal.RunPalette({"c": names["c"]}, ["c"])))
+    dash = next(e["strokeDash"] for e in all_encodings(d) if "strokeDash" in e)
+    assert dash["legend"]["symbolType"] == pal.LINE_POINT_SYMBOL and dash["scale"]["domain"] == ["p50", "p99"]
+    assert mapping(d, "color", "highlight") == {names["c"]: pal.RUN_PALETTE[0], pal.OTHER_RUNS: pal.OTHER_COLOR}
+
+
+def test_trend_names_every_run_not_only_the_selected_ones():
+    summ = summaries(("a", "b"))
+    names = charts.run_names(summ)
+    frame = charts.trend_frame(summ, "redis", None, pal.RunPalette({"b": names["b"]}, ["b"]))
+    assert set(frame["run"]) == {names["a"], names["b"]}
+    assert set(frame.loc[frame["run_id"] == "a", "highlight"]) == {pal.OTHER_RUNS}
