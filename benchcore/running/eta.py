@@ -19,14 +19,17 @@ import pandas as pd
 from benchcore.models import Progress, RunSpec
 
 Pair = tuple[str, str]  # (tier, mode)
-# Typical wall time per read at concurrency 1 on a small VM, µs (README "Performance"; either mode): used only
-# until a stored run or this run's warmup has measured the tier.
-TYPICAL_US: dict[str, float] = {"postgres-orm": 1_500.0, "postgres-core": 1_000.0, "postgres-raw": 200.0,
-                                "redis": 120.0, "redis-cluster": 150.0, "memcached": 100.0, "inprocess": 2.0,
-                                "inprocess+redis": 5.0}
+# Typical wall time per read at concurrency 1 on a quiet 2-core VM, µs (README "Performance"; either mode): used
+# only until a stored run or this run's warmup has measured the tier. A loaded machine is 2-4x slower (a default run
+# measured 4,031 µs per postgres-orm read at load average 9), which the learned figures then pick up.
+TYPICAL_US: dict[str, float] = {"postgres-orm": 800.0, "postgres-core": 500.0, "postgres-raw": 150.0,
+                                "redis": 90.0, "redis-cluster": 120.0, "memcached": 80.0, "inprocess": 2.0,
+                                "inprocess+redis": 3.0}
 DEFAULT_US = 200.0  # a tier this table does not know
 START_S = 2.0  # worker process start, servers resolved, timer measured
-PREPARE_S = 0.3  # per (tier, mode) and level: table seeded or checked, workers opened, closed
+# Per (tier, mode) and level: table seeded or checked, workers opened and closed, results streamed. A default run
+# (12 pairs) spent 22 s of 135 s outside its reads at load average 9: ~1.5 s a pair there, less on a quiet machine.
+PREPARE_S = 0.5
 # Peak RSS of the run's largest process: measured 84 MB at 200,000 in-process reads (not saved) and 269 MB at
 # 2,000,000 saved ones (samples, keys, completion times, the save's bulk load): ~75 MB + ~100 bytes per read.
 BASE_MB = 75.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from benchcore.results.storage import RunRepository
+from benchcore.views import formatting as fmt
 from tests.pages.conftest import app, charts_of, no_exceptions
 
 
@@ -41,7 +42,7 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert raw["p50 A (µs)"].startswith("18") and "[" in raw["p50 A (µs)"]  # ~180 µs with its CI
     assert raw["Verdict"] == "slower"
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
-    assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
+    assert delta.loc[("redis", "async"), "p50 B (µs)"] == fmt.DASH
     assert "None" not in table.to_string()
     sentence = ("Run B against run A, of 14 tier x mode pairs: slower on 13, faster on 0, no significant change on 0, "
                 "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")

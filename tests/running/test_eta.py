@@ -1,0 +1,100 @@
+"""The progress bar is time, not reads: per (tier, mode) time per read from its warmup, then its trials (fake clock)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchcore.models import Progress, RunSpec
+from benchcore.running import eta
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+SPEC = RunSpec(tiers=("postgres-orm", "inprocess"), modes=("sync",), ops=1000, warmup=100, trials=1)
+
+
+def feed(est: eta.Estimator, clock: FakeClock, tier: str, phase: str, *, trial: int = 0, total: int = 0,
+         done: int = 0, after_s: float = 0.0) -> None:
+    clock.now += after_s
+    est.update(Progress(tier=tier, mode="sync", phase=phase, trial=trial, trials=SPEC.trials, done=done, total=total,
+                        reads_done=0, reads_total=SPEC.estimate.reads))
+
+
+def test_progress_weights_reads_by_their_measured_time():
+    clock = FakeClock()
+    est = eta.Estimator(SPEC, clock=clock)
+    # Round-robin: both warm up first; postgres-orm takes 1 ms a read, inprocess 1 µs.
+    feed(est, clock, "postgres-orm", "prepare")
+    feed(est, clock, "postgres-orm", "warmup", total=100)
+    feed(est, clock, "postgres-orm", "warmup", total=100, done=100, after_s=0.1)
+    feed(est, clock, "inprocess", "prepare")
+    feed(est, clock, "inprocess", "warmup", total=100)
+    feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, after_s=0.0001)  # ends inprocess's warmup
+    feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, done=500, after_s=0.5)
+    # 500 of 2,000 timed reads = 25 % by count; by time ~0.5 s of postgres-orm and ~1 ms of inprocess remain.
+    assert est.remaining_s() == pytest.approx(0.5 + 1000 * 1e-6, rel=0.01)
+    assert est.fraction() == pytest.approx(0.6001 / (0.6001 + 0.501), rel=0.01)
+    assert est.fraction() > 0.5
+
+
+def test_before_anything_is_measured_the_typical_times_are_the_estimate():
+    clock = FakeClock()
+    est = eta.Estimator(SPEC, clock=clock)
+    orm, inproc = eta.TYPICAL_US["postgres-orm"] / 1e6, eta.TYPICAL_US["inprocess"] / 1e6
+    expected = 1100 * orm + 1100 * inproc + 2 * eta.PREPARE_S
+    assert est.remaining_s() == pytest.approx(expected)
+    assert est.fraction() == 0.0
+    learned = {("postgres-orm", "sync", 1): 0.002}  # a stored run measured it: that wins over the typical figure
+    est = eta.Estimator(SPEC, learned=learned, clock=clock)
+    assert est.remaining_s() == pytest.approx(1100 * 0.002 + 1100 * inproc + 2 * eta.PREPARE_S)
+
+
+def test_finished_pairs_leave_nothing_and_the_bar_never_goes_back():
+    clock = FakeClock()
+    est = eta.Estimator(SPEC, clock=clock)
+    feed(est, clock, "postgres-orm", "warmup", total=100)
+    feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, after_s=0.01)  # warmup: 0.1 ms a read
+    feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, done=100, after_s=0.01)
+    first = est.fraction()
+    feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, done=200, after_s=5.0)  # it slowed down a lot
+    assert est.remaining_s() > 10  # the live rate (25 ms a read) now drives the estimate
+    assert est.fraction() >= first  # but the bar does not jump back
+    feed(est, clock, "postgres-orm", "done")
+    feed(est, clock, "inprocess", "done")
+    assert est.remaining_s() == 0.0 and est.fraction() == pytest.approx(1.0)
+
+
+def test_estimate_before_a_run_counts_every_phase_and_the_memory():
+    spec = RunSpec(tiers=("redis", "inprocess"), modes=("sync", "async"), ops=2000, warmup=200, trials=5)
+    learned = {(t, m, 1): 100e-6 for t in ("redis", "inprocess") for m in ("sync", "async")}
+    estimate = eta.estimate_run(spec, learned)
+    per_pair = eta.PREPARE_S + (200 + 5 * 2000) * 100e-6
+    assert estimate.duration_s == pytest.approx(eta.START_S + 4 * per_pair)
+    assert estimate.peak_mb == pytest.approx(eta.BASE_MB + 40_000 * eta.BYTES_PER_READ / 1e6)
+    assert estimate.typical == () and "earlier runs of redis (sync)" in estimate.describe()
+    assert estimate.describe().startswith(f"about {round(estimate.duration_s)} s and 79 MB of memory at peak")
+    fresh = eta.estimate_run(spec)
+    assert fresh.measured == () and "typical times for redis (sync)" in fresh.describe()
+    # An open loop cannot beat its schedule: 2,000 reads at 100/s are 20 s a trial whatever the tier.
+    slow = eta.estimate_run(RunSpec(tiers=("inprocess",), modes=("sync",), ops=2000, trials=1, rate=100.0))
+    assert slow.duration_s >= 20.0
+
+
+def test_learned_rates_take_the_newest_ok_figure():
+    rows = pd.DataFrame([
+        {"tier": "redis", "mode": "sync", "concurrency": 1, "status": "ok", "ops_per_sec": 10_000.0, "trial": 0},
+        {"tier": "redis", "mode": "sync", "concurrency": 1, "status": "ok", "ops_per_sec": 5_000.0, "trial": 0},
+        {"tier": "redis", "mode": "async", "concurrency": 1, "status": "failed", "ops_per_sec": None, "trial": 0},
+    ])
+    assert eta.learned_rates(rows) == {("redis", "sync", 1): pytest.approx(1e-4)}
+
+
+def test_duration_words():
+    assert [eta.duration_words(s) for s in (7.4, 200, 7500)] == ["7 s", "3 min 20 s", "2 h 05 min"]
