@@ -101,10 +101,10 @@ def test_failed_tier_warns_and_others_still_show(db_path, monkeypatch):
 
 def test_invalid_input_is_an_error_not_a_traceback(db_path):
     at = run_page()
-    at.multiselect(key="tiers").set_value([])
-    at.button(key="run").click().run()
+    at.multiselect(key="tiers").set_value([]).run()
     assert not at.exception
     assert any("no tiers given" in e.value for e in at.error)
+    assert at.button(key="run").disabled
 
 
 def test_pinning_the_client_is_recorded_with_the_run(db_path):
