@@ -34,7 +34,7 @@ PREPARE_S = 0.5
 # 2,000,000 saved ones (samples, keys, completion times, the save's bulk load): ~75 MB + ~100 bytes per read.
 BASE_MB = 75.0
 BYTES_PER_READ = 100.0
-MIN_LIVE_READS = 64  # a trial's own rate is trusted once it has made this many reads
+MIN_LIVE_READS = 64  # a phase's own rate is trusted once it has made this many reads
 
 
 def _pairs(spec: RunSpec) -> list[Pair]:
@@ -178,7 +178,9 @@ class Estimator:
     def _close(self, seg: _Segment, now: float) -> None:
         # A phase that gave way to the next one made all its reads (a failed one ends its tier: "failed" follows).
         reads = max(seg.total, seg.done)
-        if reads > 0 and now > seg.started:
+        # A phase of a few reads is mostly its first, cold ones (connections, prepared statements): too few to
+        # learn from (a 20-read warmup put a 2-minute run at 10 minutes), so the prior stays until more are made.
+        if reads >= MIN_LIVE_READS and now > seg.started:
             self._rate[seg.pair] = (now - seg.started) / reads
         if seg.phase == "timed":
             self._timed[seg.pair] = self._timed.get(seg.pair, 0) + reads
@@ -211,7 +213,8 @@ class Estimator:
                 else:
                     warmup_left = 0
                 reads = max(0, timed) + warmup_left + max(0, warmups) * spec.warmup
-                left += reads * self._per_read(pair, now) + (PREPARE_S if pair not in self._rate else 0.0)
+                started = pair in self._rate or pair in self._warmed or (seg is not None and seg.pair == pair)
+                left += reads * self._per_read(pair, now) + (0.0 if started else PREPARE_S)
             return left
 
     def elapsed_s(self) -> float:

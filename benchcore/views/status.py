@@ -83,9 +83,11 @@ def run_banner(summary: pd.DataFrame, *, run_id: str, cancelled: bool, planned: 
     took = f" in {elapsed_s:.1f} s" if elapsed_s is not None else ""
     if pairs and ok == pairs and not cancelled:
         return Banner("success", f"Run {run_id} complete{took}: {reads:,} timed reads, every tier x mode measured.")
+    if reads == 0 and cancelled:  # the user's choice, not a failure: amber like any cancelled run
+        return Banner("warning", f"Run {run_id} cancelled{took} before any tier x mode measured a read: stopped "
+                                 f"after 0{of} timed reads.")
     if reads == 0:
-        why = "cancelled before any tier measured a read" if cancelled else "no tier x mode measured a read"
-        return Banner("error", f"Run {run_id} failed{took}: {why}.")
+        return Banner("error", f"Run {run_id} failed{took}: no tier x mode measured a read.")
     what = "cancelled" if cancelled else "partial"
     return Banner("warning", f"Run {run_id} {what}: stopped after {reads:,}{of} timed reads{took}; {ok} of {pairs} "
                              "tier x mode pairs complete (see below for the others).")

@@ -98,3 +98,14 @@ def test_learned_rates_take_the_newest_ok_figure():
 
 def test_duration_words():
     assert [eta.duration_words(s) for s in (7.4, 200, 7500)] == ["7 s", "3 min 20 s", "2 h 05 min"]
+
+
+def test_a_few_cold_warmup_reads_do_not_replace_the_prior():
+    clock = FakeClock()
+    spec = RunSpec(tiers=("redis",), modes=("sync",), ops=1000, warmup=20, trials=1)
+    est = eta.Estimator(spec, clock=clock)
+    before = est.remaining_s()
+    est.update(Progress("redis", "sync", "warmup", 0, 1, 0, 20, 0, 1000))
+    clock.now += 1.0  # 20 cold reads in 1 s: 50 ms a read, not what the 1,000 timed reads will take
+    est.update(Progress("redis", "sync", "timed", 1, 1, 0, 1000, 0, 1000))
+    assert est.remaining_s() == pytest.approx(before - 20 * eta.TYPICAL_US["redis"] / 1e6 - eta.PREPARE_S)

@@ -47,4 +47,6 @@ def test_run_that_measured_nothing_is_red():
     df = _frame({(t, m): ("failed", 0, "boom") for t in ("postgres-raw", "redis", "inprocess")
                  for m in ("sync", "async")})
     assert status.run_banner(df, run_id="r4", cancelled=False).level == "error"
-    assert "cancelled before any tier" in status.run_banner(df, run_id="r4", cancelled=True).text
+    cancelled = status.run_banner(df, run_id="r4", cancelled=True, planned=12_000)
+    assert cancelled.level == "warning"  # cancelling is the user's choice, never a red failure
+    assert "cancelled before any tier x mode measured a read: stopped after 0 of 12,000" in cancelled.text
