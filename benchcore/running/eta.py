@@ -30,6 +30,8 @@ START_S = 2.0  # worker process start, servers resolved, timer measured
 # Per (tier, mode) and level: table seeded or checked, workers opened and closed, results streamed. A default run
 # (12 pairs) spent 22 s of 135 s outside its reads at load average 9: ~1.5 s a pair there, less on a quiet machine.
 PREPARE_S = 0.5
+FINISH_SHARE = 0.5  # closing a (tier, mode) (workers, pools, its result streamed) costs about half its set-up
+END_S = 1.0  # after the last (tier, mode): the environment captured, the run assembled
 # Peak RSS of the run's largest process: measured 84 MB at 200,000 in-process reads (not saved) and 269 MB at
 # 2,000,000 saved ones (samples, keys, completion times, the save's bulk load): ~75 MB + ~100 bytes per read.
 BASE_MB = 75.0
@@ -118,7 +120,8 @@ def estimate_run(spec: RunSpec, learned: Mapping[tuple[str, str, int], float] | 
             timed = spec.ops_per_trial * per_read
             if spec.rate is not None:  # an open loop cannot finish a trial before its schedule does
                 timed = max(timed, spec.ops_per_trial / spec.rate)
-            total += PREPARE_S + spec.warmup * per_read + spec.trials * timed
+            total += PREPARE_S * (1 + FINISH_SHARE) + spec.warmup * per_read + spec.trials * timed
+    total += END_S
     peak = BASE_MB + spec.estimate.reads * BYTES_PER_READ / 1e6
     return RunEstimate(duration_s=total, peak_mb=peak, measured=tuple(measured), typical=tuple(typical))
 
@@ -149,6 +152,8 @@ class Estimator:
     _timed: dict[Pair, int] = field(default_factory=dict)  # timed reads of finished trials
     _warmed: dict[Pair, int] = field(default_factory=dict)  # warmups finished (one per level)
     _finished: set[Pair] = field(default_factory=set)
+    _prepared: set[Pair] = field(default_factory=set)
+    _prepare_s: list[float] = field(default_factory=list)  # measured set-up times, the model for the rest
     _current: _Segment | None = None
     _best: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -172,10 +177,15 @@ class Estimator:
                 return
             if p.phase in ("done", "failed"):
                 self._finished.add(pair)
-            elif p.phase in ("warmup", "timed"):
+            elif p.phase in ("prepare", "warmup", "timed"):
                 self._current = _Segment(pair, p.phase, p.trial, p.total, now, p.done)
+                if p.phase == "prepare":
+                    self._prepared.add(pair)
 
     def _close(self, seg: _Segment, now: float) -> None:
+        if seg.phase == "prepare":
+            self._prepare_s.append(now - seg.started)
+            return
         # A phase that gave way to the next one made all its reads (a failed one ends its tier: "failed" follows).
         reads = max(seg.total, seg.done)
         # A phase of a few reads is mostly its first, cold ones (connections, prepared statements): too few to
@@ -200,6 +210,7 @@ class Estimator:
         with self._lock:
             spec, left = self.spec, 0.0
             levels = len(spec.levels)
+            prep = sum(self._prepare_s) / len(self._prepare_s) if self._prepare_s else PREPARE_S
             for pair in _pairs(spec):
                 if pair in self._finished:
                     continue
@@ -213,9 +224,11 @@ class Estimator:
                 else:
                     warmup_left = 0
                 reads = max(0, timed) + warmup_left + max(0, warmups) * spec.warmup
-                started = pair in self._rate or pair in self._warmed or (seg is not None and seg.pair == pair)
-                left += reads * self._per_read(pair, now) + (0.0 if started else PREPARE_S)
-            return left
+                setup = 0.0 if pair in self._prepared else prep
+                if seg is not None and seg.pair == pair and seg.phase == "prepare":
+                    setup = max(0.0, prep - (now - seg.started))
+                left += reads * self._per_read(pair, now) + setup + prep * FINISH_SHARE
+            return left + (END_S if len(self._finished) < len(_pairs(spec)) else 0.0)
 
     def elapsed_s(self) -> float:
         return self.clock() - self.started

@@ -38,22 +38,24 @@ def test_progress_weights_reads_by_their_measured_time():
     feed(est, clock, "inprocess", "warmup", total=100)
     feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, after_s=0.0001)  # ends inprocess's warmup
     feed(est, clock, "postgres-orm", "timed", trial=1, total=1000, done=500, after_s=0.5)
-    # 500 of 2,000 timed reads = 25 % by count; by time ~0.5 s of postgres-orm and ~1 ms of inprocess remain.
-    assert est.remaining_s() == pytest.approx(0.5 + 1000 * 1e-6, rel=0.01)
-    assert est.fraction() == pytest.approx(0.6001 / (0.6001 + 0.501), rel=0.01)
-    assert est.fraction() > 0.5
+    # 500 of 2,000 timed reads = 25 % by count; by time ~0.5 s of postgres-orm and ~1 ms of inprocess remain, and
+    # closing both (half of their measured set-up, 0 s here) and the end of the run.
+    assert est.remaining_s() == pytest.approx(0.5 + 1000 * 1e-6 + eta.END_S, rel=0.01)
+    assert est.fraction() == pytest.approx(0.6001 / (0.6001 + 0.501 + eta.END_S), rel=0.01)
+    assert est.fraction() > 0.25
 
 
 def test_before_anything_is_measured_the_typical_times_are_the_estimate():
     clock = FakeClock()
     est = eta.Estimator(SPEC, clock=clock)
     orm, inproc = eta.TYPICAL_US["postgres-orm"] / 1e6, eta.TYPICAL_US["inprocess"] / 1e6
-    expected = 1100 * orm + 1100 * inproc + 2 * eta.PREPARE_S
+    overhead = 2 * eta.PREPARE_S * (1 + eta.FINISH_SHARE) + eta.END_S
+    expected = 1100 * orm + 1100 * inproc + overhead
     assert est.remaining_s() == pytest.approx(expected)
     assert est.fraction() == 0.0
     learned = {("postgres-orm", "sync", 1): 0.002}  # a stored run measured it: that wins over the typical figure
     est = eta.Estimator(SPEC, learned=learned, clock=clock)
-    assert est.remaining_s() == pytest.approx(1100 * 0.002 + 1100 * inproc + 2 * eta.PREPARE_S)
+    assert est.remaining_s() == pytest.approx(1100 * 0.002 + 1100 * inproc + overhead)
 
 
 def test_finished_pairs_leave_nothing_and_the_bar_never_goes_back():
@@ -75,8 +77,8 @@ def test_estimate_before_a_run_counts_every_phase_and_the_memory():
     spec = RunSpec(tiers=("redis", "inprocess"), modes=("sync", "async"), ops=2000, warmup=200, trials=5)
     learned = {(t, m, 1): 100e-6 for t in ("redis", "inprocess") for m in ("sync", "async")}
     estimate = eta.estimate_run(spec, learned)
-    per_pair = eta.PREPARE_S + (200 + 5 * 2000) * 100e-6
-    assert estimate.duration_s == pytest.approx(eta.START_S + 4 * per_pair)
+    per_pair = eta.PREPARE_S * (1 + eta.FINISH_SHARE) + (200 + 5 * 2000) * 100e-6
+    assert estimate.duration_s == pytest.approx(eta.START_S + 4 * per_pair + eta.END_S)
     assert estimate.peak_mb == pytest.approx(eta.BASE_MB + 40_000 * eta.BYTES_PER_READ / 1e6)
     assert estimate.typical == () and "earlier runs of redis (sync)" in estimate.describe()
     assert estimate.describe().startswith(f"about {round(estimate.duration_s)} s and 79 MB of memory at peak")
@@ -100,6 +102,16 @@ def test_duration_words():
     assert [eta.duration_words(s) for s in (7.4, 200, 7500)] == ["7 s", "3 min 20 s", "2 h 05 min"]
 
 
+def test_set_up_time_is_learned_from_the_pairs_already_prepared():
+    clock = FakeClock()
+    est = eta.Estimator(SPEC, clock=clock)
+    feed(est, clock, "postgres-orm", "prepare")
+    feed(est, clock, "postgres-orm", "warmup", total=100, after_s=2.0)  # a 2 s set-up on a loaded machine
+    reads = 1100 * eta.TYPICAL_US["postgres-orm"] / 1e6 + 1100 * eta.TYPICAL_US["inprocess"] / 1e6
+    # inprocess's set-up is expected to take as long, and closing each half of it.
+    assert est.remaining_s() == pytest.approx(reads + 2.0 + 2 * 2.0 * eta.FINISH_SHARE + eta.END_S)
+
+
 def test_a_few_cold_warmup_reads_do_not_replace_the_prior():
     clock = FakeClock()
     spec = RunSpec(tiers=("redis",), modes=("sync",), ops=1000, warmup=20, trials=1)
@@ -108,4 +120,5 @@ def test_a_few_cold_warmup_reads_do_not_replace_the_prior():
     est.update(Progress("redis", "sync", "warmup", 0, 1, 0, 20, 0, 1000))
     clock.now += 1.0  # 20 cold reads in 1 s: 50 ms a read, not what the 1,000 timed reads will take
     est.update(Progress("redis", "sync", "timed", 1, 1, 0, 1000, 0, 1000))
-    assert est.remaining_s() == pytest.approx(before - 20 * eta.TYPICAL_US["redis"] / 1e6 - eta.PREPARE_S)
+    # Its set-up was not seen (no prepare record), so only the 20 warmup reads left the estimate, at the prior.
+    assert est.remaining_s() == pytest.approx(before - 20 * eta.TYPICAL_US["redis"] / 1e6)
