@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,11 +62,70 @@ _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number between {low:,} and {high:,}, got {value!r}")
+def _num(value: float) -> str:
+    """10000000 -> '10,000,000', 0.1 -> '0.1' (never '1e+07')."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
+
+
+def _range_problem(name: str, value: object, low: float, high: float, whole: bool = True) -> str | None:
+    """The one wording of an out-of-range input, for RunSpec (CLI: "ops must be ...") and the Run page."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        return f"{name} must be {kind} between {_num(low)} and {_num(high)}, got {value!r}"
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
+        return f"{name} must be between {_num(low)} and {_num(high)}, got {_num(value)}"
+    return None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One numeric input's allowed range: `name` as RunSpec and the CLI call it, `label` as the Run page does."""
+
+    name: str
+    label: str
+    low: float
+    high: float
+    whole: bool = True
+
+    def problem(self, value: object, *, labelled: bool = False) -> str | None:
+        return _range_problem(self.label if labelled else self.name, value, self.low, self.high, self.whole)
+
+
+# Every numeric field of a run with its cap (the caps above): RunSpec checks them, the Run page checks its inputs
+# against the same table before it enables "Run benchmark", so a page and the CLI refuse the same values.
+LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
+    Limit("ops", "Reads per trial", 1, MAX_OPS),
+    Limit("warmup", "Warmup reads", 0, MAX_WARMUP),
+    Limit("concurrency", "Concurrency", 1, MAX_CONCURRENCY),
+    Limit("trials", "Trials", 1, MAX_TRIALS),
+    Limit("keys", "Keys", 1, MAX_KEYS),
+    Limit("seed", "Seed", 0, 2**32 - 1),
+    Limit("processes", "Client processes", 1, MAX_PROCESSES),
+    Limit("rate", "Target rate (reads/s)", 1.0, MAX_RATE, whole=False),
+    Limit("duration", "Duration per trial (s)", 0.1, MAX_DURATION_S, whole=False),
+    Limit("value_bytes", "Cache value bytes", MIN_VALUE_BYTES, MAX_VALUE_BYTES),
+    Limit("cache_capacity", "Cache capacity", 1, MAX_KEYS),
+    Limit("instances", "App instances", 1, MAX_INSTANCES),
+)}
+
+
+def input_problems(values: Mapping[str, object]) -> list[str]:
+    """What is wrong with a form's numbers ({LIMITS name: value}; None = not given): one message per field, named
+    as the page labels it, with its allowed range. Empty when every value is in range."""
+    problems = [LIMITS[name].problem(value, labelled=True) for name, value in values.items() if value is not None]
+    return [p for p in problems if p]
+
+
+def _check_limit(name: str, value: object) -> None:
+    problem = LIMITS[name].problem(value)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    problem = _range_problem(name, value, low, high)
+    if problem:
+        raise ConfigError(problem)
 
 
 def parse_names(text: str | list[str] | tuple[str, ...], valid: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -207,14 +267,14 @@ class RunSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiers", parse_names(self.tiers, TIER_NAMES, "tiers"))
         object.__setattr__(self, "modes", parse_names(self.modes, MODES, "modes"))
-        _check_int("ops", self.ops, 1, MAX_OPS)
-        _check_int("warmup", self.warmup, 0, MAX_WARMUP)
-        _check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY)
-        _check_int("trials", self.trials, 1, MAX_TRIALS)
-        _check_int("keys", self.keys, 1, MAX_KEYS)
-        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_limit("ops", self.ops)
+        _check_limit("warmup", self.warmup)
+        _check_limit("concurrency", self.concurrency)
+        _check_limit("trials", self.trials)
+        _check_limit("keys", self.keys)
+        _check_limit("seed", self.seed)
         _check_number("cache TTL (seconds)", self.cache_ttl_s, 0.001, 30 * 86400)
-        _check_int("processes", self.processes, 1, MAX_PROCESSES)
+        _check_limit("processes", self.processes)
         if isinstance(self.read_timeout_s, bool) or not isinstance(self.read_timeout_s, int | float) or not (
                 MIN_READ_TIMEOUT_S <= self.read_timeout_s <= MAX_READ_TIMEOUT_S):
             raise ConfigError(f"read timeout must be between {MIN_READ_TIMEOUT_S:g} and {MAX_READ_TIMEOUT_S:g} "
@@ -224,7 +284,7 @@ class RunSpec:
         self._check_path()
         self._check_caching()
         if self.cache_capacity is not None:
-            _check_int("cache_capacity", self.cache_capacity, 1, MAX_KEYS)
+            _check_limit("cache_capacity", self.cache_capacity)
         if self.cpus is not None:
             object.__setattr__(self, "cpus", _check_cpus(self.cpus))
         if self.distribution not in DISTRIBUTIONS:
@@ -286,7 +346,7 @@ class RunSpec:
         _check_number("hot fraction", self.hot_fraction, 0.0001, 0.9999)
         _check_number("hot traffic", self.hot_traffic, 0.0, 1.0)
         _check_number("write ratio", self.write_ratio, 0.0, MAX_WRITE_RATIO)
-        _check_int("instances", self.instances, 1, MAX_INSTANCES)
+        _check_limit("instances", self.instances)
         for name in ("zipf_s", "hot_fraction", "hot_traffic", "write_ratio"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.scheduler is not None and not _SCHEDULER.match(self.scheduler):

@@ -14,11 +14,21 @@ import pandas as pd
 import streamlit as st
 
 from benchcore.errors import BenchError
-from benchcore.models import Environment
+from benchcore.models import Environment, Run
 from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.running.jobs import JobRegistry
 from benchcore.settings import Settings
-from benchcore.views.presentation import CV, HITS_MISSES, NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL, P50, STABILITY
+from benchcore.views.presentation import (
+    CV,
+    HITS_MISSES,
+    MEAN,
+    NATIVE_P50,
+    NATIVE_RATIO,
+    NATIVE_TOOL,
+    P50,
+    STABILITY,
+    STDDEV,
+)
 
 log = logging.getLogger("benchcore.app")
 
@@ -30,7 +40,8 @@ ADVISOR_PAGE = "pages/advisor.py"
 
 RESULT_COLUMN_CONFIG: dict[str, Any] = {
     "Storage layer": st.column_config.TextColumn(),
-    "Avg latency (µs)": st.column_config.NumberColumn(format="%.2f", help="mean of every timed read"),
+    MEAN: st.column_config.TextColumn(help="mean of every timed read, µs"),
+    STDDEV: st.column_config.TextColumn(help="standard deviation of every timed read, µs"),
     "Throughput (ops/sec)": st.column_config.NumberColumn(
         format="localized", help="reads / wall time of the timed phases (measured, not 1/mean)"
     ),
@@ -40,10 +51,12 @@ RESULT_COLUMN_CONFIG: dict[str, Any] = {
     STABILITY: st.column_config.TextColumn(
         help=f"unstable = the trial p50s vary by more than {UNSTABLE_CV_PCT:g} % (CV): the figure is doubtful; "
         "pin the client (Advanced) or add trials"),
-    **{c: st.column_config.NumberColumn(format="%.2f", help=f"{c.split()[0]} latency of all reads pooled, µs")
-       for c in ("p90 (µs)", "p99 (µs)", "p99.9 (µs)", "max (µs)")},
+    **{c: st.column_config.TextColumn(help=f"{c.split()[0]} latency of all reads pooled, µs; n/a = too few reads "
+                                           "for that percentile") for c in ("p90 (µs)", "p99 (µs)", "p99.9 (µs)",
+                                                                            "max (µs)")},
     "hit ratio (%)": st.column_config.TextColumn(help="cache tiers only: hits / (hits + misses) of the timed reads"),
-    **{c: st.column_config.TextColumn(help=f"cache tiers only: {c.split(' (')[0]} latency, µs; - where there were none")
+    **{c: st.column_config.TextColumn(help=f"cache tiers only: {c.split(' (')[0]} latency, µs; — where there were "
+                                        "none, n/a with too few for a p99")
        for c in ("hit p50 (µs)", "hit p99 (µs)", "miss p50 (µs)", "miss p99 (µs)")},
     HITS_MISSES: st.column_config.TextColumn(help="cache tiers only: hits / misses during timed reads"),
     "samples (reads)": st.column_config.NumberColumn(format="localized", help="successful timed reads, all trials"),
@@ -122,9 +135,10 @@ def guarded(body: Callable[[], None], what: str = "this page") -> None:
 def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str],
                    environment: Environment | None = None) -> None:
     """One table per mode; with native figures in the run's environment, they sit next to their tier."""
-    from benchcore.views.presentation import native_caption, native_figures, results_table
+    from benchcore.views.presentation import native_caption, native_figures, percentile_note, results_table
 
     native = native_figures(environment)
+    notes = []
     for mode in modes:
         table = results_table(summary, mode, native)
         st.markdown(f"**{mode}**")
@@ -134,6 +148,35 @@ def results_tables(summary: pd.DataFrame, modes: tuple[str, ...] | list[str],
         st.dataframe(table, hide_index=True, column_config=RESULT_COLUMN_CONFIG)
         if caption := native_caption(native, mode):
             st.caption(plain(caption))
+        notes.append(percentile_note(table))
+    if note := next((n for n in notes if n), ""):
+        st.caption(plain(note))
+
+
+def run_status(summary: pd.DataFrame, run: Run, *, cancelled: bool | None = None, elapsed_s: float | None = None,
+               saved: str = "") -> None:
+    """The run's banner (green complete, amber stopped part-way, red nothing measured) and one warning per reason
+    a tier x mode did not finish. cancelled None: read it from the stored statuses."""
+    from benchcore.views import status
+
+    if cancelled is None:
+        cancelled = any(r.status == "cancelled" for r in run.results)
+    banner = status.run_banner(summary, run_id=run.run_id, cancelled=cancelled, planned=run.spec.estimate.reads,
+                               elapsed_s=elapsed_s)
+    show = {"success": st.success, "warning": st.warning, "error": st.error}[banner.level]
+    show(plain(f"{banner.text} {saved}".strip()))
+    for notice in status.tier_notices(summary):
+        st.warning(plain(notice.text))
+
+
+def learned() -> dict[tuple[str, str, int], float]:
+    """Time per read by (tier, mode, concurrency) from the newest stored runs: the estimates' starting point."""
+    from benchcore.running.eta import learned_from
+
+    try:
+        return learned_from(repository())
+    except BenchError:  # an unreadable results db must not cost the form; the estimate uses typical figures
+        return {}
 
 
 def descriptions(summary: pd.DataFrame) -> None:

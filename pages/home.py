@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from benchcore.results.storage import RunNotFound
-from benchcore.views import charts, presentation
+from benchcore.views import charts, formatting
 from pages import _common as ui
 
 ui.require_navigation()
@@ -30,10 +30,16 @@ def main() -> None:
     latest = runs.iloc[0]
     names = charts.run_names(runs)
     st.subheader("Latest run")
-    st.text(f"{names.get(latest['run_id'], latest['run_id'])} · {latest['status']} · {latest['machine']}")
+    machine = latest["machine"] if not formatting.missing(latest["machine"]) else formatting.DASH
+    st.text(f"{names.get(latest['run_id'], latest['run_id'])} · {latest['status']} · {machine}")
     summary = repo.summaries([latest["run_id"]], pooled_only=True)
-    for tier, mode, reason in presentation.failed_tiers(summary):
-        st.warning(f"**{tier}** ({mode}) did not run: {ui.plain(reason)}")
+    # Only the environment and statuses are needed: without samples this reads one row plus its results.
+    try:
+        run = repo.get_run(str(latest["run_id"]), with_samples=False)
+    except RunNotFound:  # deleted from another tab since list_runs()
+        run = None
+    if run is not None:
+        ui.run_status(summary, run)
     left, right = st.columns([3, 2])
     with left:
         ui.altair(charts.latency_by_tier(summary))
@@ -43,14 +49,10 @@ def main() -> None:
         slowest = summary[(summary["status"] == "ok")].sort_values("p50_us").tail(1)
         if not fastest.empty:
             f, s = fastest.iloc[0], slowest.iloc[0]
-            st.metric(f"Fastest p50: {f['tier']} ({f['mode']})", f"{f['p50_us']:,.2f} µs")
-            st.metric(f"Slowest p50: {s['tier']} ({s['mode']})", f"{s['p50_us']:,.2f} µs",
+            st.metric(f"Fastest p50: {f['tier']} ({f['mode']})", f"{formatting.us(f['p50_us'])} µs")
+            st.metric(f"Slowest p50: {s['tier']} ({s['mode']})", f"{formatting.us(s['p50_us'])} µs",
                       help=f"{s['p50_us'] / f['p50_us']:,.0f}x the fastest")
-    # Only the environment is needed (native figures); without samples this reads one row plus its results.
-    try:
-        environment = repo.get_run(str(latest["run_id"]), with_samples=False).environment
-    except RunNotFound:  # deleted from another tab since list_runs()
-        environment = None
+    environment = run.environment if run is not None else None
     ui.results_tables(summary, [m for m in ("sync", "async") if m in set(summary["mode"])], environment)
     ui.descriptions(summary)
     c1, c2 = st.columns(2)

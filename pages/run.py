@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from benchcore import presets
 from benchcore.errors import ConfigError
-from benchcore.models import (
-    ARRIVALS,
-    DISTRIBUTIONS,
-    MAX_CONCURRENCY,
-    MAX_DURATION_S,
-    MAX_KEYS,
-    MAX_LABEL,
-    MAX_OPS,
-    MAX_PROCESSES,
-    MAX_RATE,
-    MAX_TRIALS,
-    MAX_WARMUP,
-    MODES,
-    TIER_NAMES,
-    RunSpec,
-    estimate_samples,
-)
+from benchcore.models import ARRIVALS, DISTRIBUTIONS, MAX_LABEL, MODES, TIER_NAMES, RunSpec
 from benchcore.results import bundles, frames
+from benchcore.results.storage import RunNotFound
+from benchcore.running import eta
 from benchcore.running.jobs import BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
 from benchcore.spec import (
     ASYNC_DRIVERS,
     CONNECTIONS,
+    LIMITS,
     LOOPS,
     MAX_VALUE_BYTES,
     MIN_VALUE_BYTES,
     SERIALIZERS,
     SYNC_DRIVERS,
+    input_problems,
 )
 from benchcore.views import charts, ladder, presentation
 from pages import _common as ui
@@ -56,15 +46,28 @@ def read_path_inputs() -> dict[str, object]:
                               help="pool: a pool checkout per read, as an application does; held: one connection "
                                    "per worker for the whole run")
     serializer = c2.selectbox("Cache serializer", SERIALIZERS, key="serializer", help="the cache tiers' values")
-    value_bytes = c3.number_input("Cache value bytes (0 = the bare record)", 0, MAX_VALUE_BYTES, 0, step=1024,
+    value_bytes = c3.number_input("Cache value bytes (0 = the bare record)", value=0, step=1024,
                                   key="value_bytes", help=f"pad each cached value to this size ({MIN_VALUE_BYTES:,} "
-                                  "bytes or more)")
+                                  f"to {MAX_VALUE_BYTES:,} bytes)")
     d1, d2, d3 = st.columns(3)
     loop = d1.selectbox("Async event loop", LOOPS, key="loop")
     sync_driver = d2.selectbox("Raw driver (sync)", SYNC_DRIVERS, key="sync_driver")
     async_driver = d3.selectbox("Raw driver (async)", ASYNC_DRIVERS, key="async_driver")
     return {"connection": connection, "serializer": serializer, "value_bytes": int(value_bytes) or None,
             "loop": loop, "sync_driver": sync_driver, "async_driver": async_driver}
+
+
+def _number(where: Any, label: str, name: str, default: int | float, **kw: Any) -> Any:
+    """A number input without Streamlit's min/max: out of range the widget would turn red and quietly keep its
+    last valid value, so the run would use a number the user no longer sees. The caps are checked below instead
+    (spec.input_problems), naming the field, and "Run benchmark" waits until they hold."""
+    return where.number_input(f"{label}", value=default, key=name, help=f"{kw.pop('help')} "
+                              f"({_range(name)})", **kw)
+
+
+def _range(name: str) -> str:
+    limit = LIMITS[name]
+    return f"{limit.low:,g} to {limit.high:,.0f}" if limit.whole else f"{limit.low:g} to {limit.high:,.0f}"
 
 
 def form() -> RunSpec | None:
@@ -77,18 +80,16 @@ def form() -> RunSpec | None:
                          "schedule at a target rate, and each is also timed from its intended start; sweep: one run "
                          "at each concurrency level")
     c2, c3, c4, *c5, c6 = st.columns(4 if load == SWEEP else 5)
-    ops = c2.number_input("Reads per trial", 1, MAX_OPS, DEFAULTS.ops, step=500, key="ops",
-                          help="timed reads per tier, mode and trial")
-    warmup = c3.number_input("Warmup reads", 0, MAX_WARMUP, DEFAULTS.warmup, step=100, key="warmup",
-                             help="untimed reads before the first trial: open connections, warm caches")
-    trials = c4.number_input("Trials", 1, MAX_TRIALS, DEFAULTS.trials, key="trials",
-                             help="repeat the timed phase; the spread between trials tells noise from change")
+    ops = _number(c2, "Reads per trial", "ops", DEFAULTS.ops, step=500, help="timed reads per tier, mode and trial")
+    warmup = _number(c3, "Warmup reads", "warmup", DEFAULTS.warmup, step=100,
+                     help="untimed reads before the first trial: open connections, warm caches")
+    trials = _number(c4, "Trials", "trials", DEFAULTS.trials,
+                     help="repeat the timed phase; the spread between trials tells noise from change")
     concurrency = DEFAULTS.concurrency
     if c5:
-        concurrency = c5[0].number_input("Concurrency", 1, MAX_CONCURRENCY, DEFAULTS.concurrency, key="concurrency",
-                                         help="sync: threads, async: tasks; each has its own connection")
-    keys = c6.number_input("Keys", 1, MAX_KEYS, DEFAULTS.keys, step=1000, key="keys",
-                           help="distinct user ids read (and seeded)")
+        concurrency = _number(c5[0], "Concurrency", "concurrency", DEFAULTS.concurrency,
+                              help="sync: threads, async: tasks; each has its own connection")
+    keys = _number(c6, "Keys", "keys", DEFAULTS.keys, step=1000, help="distinct user ids read (and seeded)")
     levels: list[int] = []
     if load == SWEEP:
         levels = st.multiselect("Concurrency levels", SWEEP_CHOICES, default=SWEEP_DEFAULT, key="levels",
@@ -97,10 +98,10 @@ def form() -> RunSpec | None:
     rate, duration, arrival = None, None, DEFAULTS.arrival
     if load == OPEN:
         o1, o2, o3 = st.columns(3)
-        rate = o1.number_input("Target rate (reads/s)", 1.0, MAX_RATE, 1000.0, step=500.0, key="rate",
-                               help="reads per second across all workers of a tier and mode")
-        duration = o2.number_input("Duration per trial (s)", 0.0, MAX_DURATION_S, 5.0, step=1.0, key="duration",
-                                   help="0: 'Reads per trial' reads at the rate") or None
+        rate = _number(o1, "Target rate (reads/s)", "rate", 1000.0, step=500.0,
+                       help="reads per second across all workers of a tier and mode")
+        duration = _number(o2, "Duration per trial (s)", "duration", 5.0, step=1.0,
+                           help="0: 'Reads per trial' reads at the rate") or None
         arrival = o3.selectbox("Arrivals", ARRIVALS, key="arrival",
                                help="uniform: evenly spaced; poisson: independent arrivals, as real users make")
     label = st.text_input("Label (optional)", "", max_chars=MAX_LABEL, key="label",
@@ -108,7 +109,7 @@ def form() -> RunSpec | None:
     with st.expander("Advanced"):
         a1, a2, a3 = st.columns(3)
         distribution = a1.selectbox("Key distribution", DISTRIBUTIONS, key="distribution")
-        seed = a2.number_input("Seed", 0, 2**32 - 1, DEFAULTS.seed, key="seed")
+        seed = _number(a2, "Seed", "seed", DEFAULTS.seed, help="the keys' random generator")
         cold = a3.checkbox("Cold caches", DEFAULTS.cold, key="cold",
                            help="empty every cache before the timed reads, so the first reads are misses")
         b1, b2, b3 = st.columns(3)
@@ -120,36 +121,46 @@ def form() -> RunSpec | None:
                               help="empty = not pinned. Client and server on the same or on different CPUs "
                                    "changes loopback latency 2-3x on small machines (README: CPU placement)")
         path = read_path_inputs()
-        processes = st.number_input("Client processes", 1, MAX_PROCESSES, DEFAULTS.processes, key="processes",
-                                    help="spread each tier and mode's workers over this many processes: one "
-                                         "Python process is limited by its GIL to about one core")
+        processes = _number(st, "Client processes", "processes", DEFAULTS.processes,
+                            help="spread each tier and mode's workers over this many processes: one "
+                                 "Python process is limited by its GIL to about one core")
 
-    per_trial = max(1, round(float(rate) * float(duration))) if rate and duration else int(ops)
-    estimate = estimate_samples(per_trial, int(trials), len(tiers), len(modes), max(1, len(levels)))
-    over_cap = estimate.over_cap
-    st.caption(f"Over the cap: {estimate.refusal()}" if over_cap else f"This run makes {estimate.describe()}.")
+    problems = input_problems({"ops": ops, "warmup": warmup, "trials": trials, "concurrency": concurrency,
+                               "keys": keys, "seed": seed, "processes": processes, "rate": rate,
+                               "duration": duration, "value_bytes": path["value_bytes"]})
+    spec: RunSpec | None = None
+    refusal = ""
+    if not problems:
+        try:
+            spec = RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
+                           trials=int(trials), concurrency=int(concurrency), keys=int(keys),
+                           distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
+                           table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None,
+                           rate=None if rate is None else float(rate), duration_s=None if duration is None
+                           else float(duration), arrival=str(arrival), processes=int(processes),
+                           sweep=tuple(int(c) for c in levels) if load == SWEEP else None, **path)
+        except ConfigError as exc:
+            refusal = str(exc)
+    if problems:
+        st.error("Fix before running:\n" + "\n".join(f"- {ui.plain(p)}" for p in problems))
+    elif spec is None and refusal.startswith("this run would make"):
+        st.caption(f"Over the cap: {refusal}")
+    elif spec is None:
+        st.error(ui.plain(refusal))
+    else:
+        st.caption(f"This run makes {spec.estimate.describe()}; expect "
+                   f"{ui.plain(eta.estimate_run(spec, ui.learned()).describe())}.")
     running = ui.registry().running()
+    blocked = "; ".join(problems) or refusal
     b1, b2 = st.columns([1, 3])
-    clicked = b1.button("Run benchmark", type="primary", key="run", disabled=running is not None or over_cap,
-                        help="a run is in progress" if running else estimate.refusal() if over_cap else None)
+    clicked = b1.button("Run benchmark", type="primary", key="run", disabled=running is not None or spec is None,
+                        help="a run is in progress" if running else blocked or None)
     if b2.button("Reproduce the blog", key="preset_seed", disabled=running is not None,
                  help="--preset seed: 5,000 users read once in order, orjson, uvloop, the seed's four tiers; "
                       "the published table is added as a reference run to hold it against on Compare"):
         presets.ensure_published(ui.repository())
         return presets.apply("seed", RunSpec(table=table.strip(), key_prefix=key_prefix.strip()))
-    if not clicked:
-        return None
-    try:
-        return RunSpec(tiers=tuple(tiers), modes=tuple(modes), ops=int(ops), warmup=int(warmup),
-                       trials=int(trials), concurrency=int(concurrency), keys=int(keys),
-                       distribution=str(distribution), seed=int(seed), cold=bool(cold), label=label.strip(),
-                       table=table.strip(), key_prefix=key_prefix.strip(), cpus=tuple(cpus) or None,
-                       rate=None if rate is None else float(rate), duration_s=None if duration is None
-                       else float(duration), arrival=str(arrival), processes=int(processes),
-                       sweep=tuple(int(c) for c in levels) if load == SWEEP else None, **path)
-    except ConfigError as exc:
-        st.error(str(exc))
-        return None
+    return spec if clicked else None
 
 
 @st.fragment(run_every=POLL_S)
@@ -168,7 +179,10 @@ def _progress(job: BenchmarkJob) -> None:
     # Not a `with` block: leaving one would mark the status "complete" while the run goes on.
     status = st.status(f"Running: {presentation.progress_text(p)}", state="running", expanded=True)
     done = f"{p.reads_done:,} of {p.reads_total:,} timed reads" if p else "starting"
-    status.progress(presentation.progress_fraction(p), text=f"{done} · {job.elapsed_s:.0f} s elapsed")
+    left = job.eta_s
+    eta_text = f" · about {eta.duration_words(left)} left" if left is not None and p is not None else ""
+    # The bar is time, not reads: each tier x mode's reads weighted by its measured time per read (running/eta.py).
+    status.progress(job.fraction, text=f"{done} · {job.elapsed_s:.0f} s elapsed{eta_text}")
     if job.cancel_event.is_set():
         status.caption("Cancelling: the current tier stops at its next check.")
     elif status.button("Cancel run", key="cancel"):
@@ -188,21 +202,19 @@ def results(job: BenchmarkJob) -> None:
         st.error(f"The run did not finish: {job.error or 'unknown reason'}")
         return
     run = job.run
-    if job.state == "cancelled":
-        st.warning("Run cancelled: tiers that had not finished are marked cancelled.")
+    summary = frames.summary_frame(run)
+    saved = ""
     if job.save_error:
         st.warning(f"The results below were not saved: {ui.plain(job.save_error)}")
     elif job.save_note:
         st.warning(ui.plain(job.save_note))
     else:
-        st.success(f"Run {run.run_id} {run.status} in {job.elapsed_s:.1f} s; saved to the results database.")
+        saved = "The run is saved to the results database."
+    ui.run_status(summary, run, cancelled=job.state == "cancelled", elapsed_s=job.elapsed_s, saved=saved)
     if run.label:
         st.text(f"Label: {run.label}")
     st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "
                "(included in every sample).")
-    summary = frames.summary_frame(run)
-    for tier, mode, reason in presentation.failed_tiers(summary):
-        st.warning(f"**{tier}** ({mode}) did not run: {ui.plain(reason)}")
     st.subheader("Results")
     if run.spec.sweep is not None:
         _load.sweep_results(summary, run.spec.processes)
@@ -262,18 +274,48 @@ def access_ladder(summary: pd.DataFrame, connection: str) -> None:
     st.dataframe(ladder.ladder_table(steps), hide_index=True)
 
 
+def latest_stored() -> None:
+    """No run in this session (a new tab, a reload): the newest stored run's results, so they are not lost."""
+    repo = ui.repository()
+    runs = repo.list_runs()
+    runs = runs[runs["run_id"] != presets.PUBLISHED_ID]
+    if runs.empty:
+        return
+    try:
+        run = repo.get_run(str(runs.iloc[0]["run_id"]), with_samples=False)
+    except RunNotFound:  # deleted from another tab since list_runs()
+        return
+    st.divider()
+    st.subheader("Latest stored run")
+    started = run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    st.caption(f"No run in this session yet: this is the newest run in the results database ({started}"
+               + (f", label {ui.plain(run.label)}" if run.label else "") + "). Start one above to replace it.")
+    summary = frames.summary_frame(run)
+    ui.run_status(summary, run)
+    st.caption(ui.plain(describe(run.spec)) + ".")
+    if run.spec.sweep is not None:
+        _load.sweep_results(summary, run.spec.processes)
+    else:
+        ui.results_tables(summary, run.spec.modes, run.environment)
+        ui.altair(charts.latency_by_tier(summary))
+    c1, c2 = st.columns(2)
+    c1.page_link(ui.COMPARE_PAGE, label="Compare this run with earlier runs", icon=":material/compare_arrows:")
+    c2.page_link(ui.HOME_PAGE, label="Overview", icon=":material/home:")
+
+
 def main() -> None:
     st.title("Run benchmark")
     st.caption("Reads one small User record (id, name, age) by id from each storage tier and times every read.")
     spec = form()
     reg = ui.registry()
     if spec is not None:
-        started_job, started = reg.start(spec, ui.settings())
+        started_job, started = reg.start(spec, ui.settings(), ui.learned())
         st.session_state["job_id"] = started_job.job_id
         if not started:
             st.info("A run is already in progress (perhaps from another tab); showing it instead of starting another.")
     job = reg.get(st.session_state.get("job_id")) or reg.running()
     if job is None:
+        latest_stored()
         return
     st.session_state["job_id"] = job.job_id
     if job.running:

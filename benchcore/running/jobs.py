@@ -24,6 +24,7 @@ import pandas as pd
 
 from benchcore.errors import BenchError
 from benchcore.models import Progress, Run, RunSpec
+from benchcore.running.eta import Estimator
 from benchcore.running.worker import without_samples
 from benchcore.settings import Settings
 
@@ -67,6 +68,9 @@ class BenchmarkJob:
     distribution: pd.DataFrame | None = field(default=None, repr=False)
     percentiles: pd.DataFrame | None = field(default=None, repr=False)  # likewise, for the percentile plot
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    # Time per read learned from stored runs ((tier, mode, concurrency) -> s), the ETA's prior until it measures.
+    learned: dict[tuple[str, str, int], float] = field(default_factory=dict, repr=False)
+    estimator: Estimator | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -92,8 +96,28 @@ class BenchmarkJob:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+    def __post_init__(self) -> None:
+        if self.estimator is None:
+            self.estimator = Estimator(self.spec, self.learned)
+
+    @property
+    def fraction(self) -> float:
+        """Share of the run's expected time done (0..1; 1 once finished)."""
+        if not self.running:
+            return 1.0
+        return self.estimator.fraction() if self.estimator is not None else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds the rest of the run is expected to take; None once finished."""
+        if not self.running or self.estimator is None:
+            return None
+        return self.estimator.remaining_s()
+
     def _on_progress(self, progress: Progress) -> None:
         self.progress = progress  # one attribute store: atomic under the GIL, no lock needed
+        if self.estimator is not None:
+            self.estimator.update(progress)
 
     def _work(self, settings: Settings, runner: Runner, saver: Saver) -> None:
         try:
@@ -141,13 +165,15 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, BenchmarkJob] = OrderedDict()
 
-    def start(self, spec: RunSpec, settings: Settings) -> tuple[BenchmarkJob, bool]:
-        """Start a run, or return the one already running. The bool says whether this call started it."""
+    def start(self, spec: RunSpec, settings: Settings,
+              learned: dict[tuple[str, str, int], float] | None = None) -> tuple[BenchmarkJob, bool]:
+        """Start a run, or return the one already running. The bool says whether this call started it.
+        learned: eta.learned_rates() of stored runs, the ETA's times per read until the run measures its own."""
         with self._lock:
             current = self._running()
             if current is not None:
                 return current, False
-            job = BenchmarkJob(spec=spec)
+            job = BenchmarkJob(spec=spec, learned=dict(learned or {}))
             thread = threading.Thread(
                 target=job._work, args=(settings, self._runner, self._saver), name=f"benchcore-job-{job.job_id}",
                 daemon=True,  # a server shutdown must not wait for a long run

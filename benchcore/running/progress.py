@@ -35,8 +35,9 @@ class Reporter:
 
     def add(self, n: int) -> None:
         with self.lock:
-            if self.phase == "timed":
+            if self.phase in ("timed", "warmup"):  # the warmup's count lets the ETA learn its time per read
                 self.done += n
+            if self.phase == "timed":
                 self.reads_done += n
             now = time.monotonic()
             if now - self.last_emit < PROGRESS_INTERVAL_S:

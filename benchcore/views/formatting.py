@@ -1,11 +1,18 @@
-"""Figures as table cells: every missing value is "-", never "None" or "nan"; latencies keep their doubt."""
+"""Figures as table cells: every missing value is "—", never "None" or "nan"; latencies keep their doubt.
+
+Latencies are always µs (the unit is in every header) with thousands separators and about three significant
+figures, so 155956.37 reads 155,956 and 0.4123 reads 0.412: one unit across a table, comparable at a glance."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-DASH = "-"
+DASH = "—"
+# A percentile the sample count cannot support (README "How it measures"): fewer reads than this and the figure is
+# decided by a handful of reads (p99 of 300 reads is the 3rd slowest), so the tables mark it instead of showing it.
+TOO_FEW_CELL = "n/a"
+MIN_SAMPLES = {"p99": 1_000, "p99.9": 10_000}
 
 
 def missing(value: Any) -> bool:
@@ -19,9 +26,10 @@ def missing(value: Any) -> bool:
 
 
 def _digits(value: float) -> int:
-    # About three significant figures: the in-process tier reads in 0.4 µs, a database in 400 µs.
+    # About three significant figures: the in-process tier reads in 0.4 µs, a database in 400 µs, a stall in
+    # 155,956 µs (decimals of a figure that large are noise).
     magnitude = abs(value)
-    return 3 if magnitude < 1 else 2 if magnitude < 10 else 1 if magnitude < 10_000 else 0
+    return 3 if magnitude < 1 else 2 if magnitude < 10 else 1 if magnitude < 1_000 else 0
 
 
 def us(value: Any, digits: int | None = None) -> str:
@@ -30,6 +38,19 @@ def us(value: Any, digits: int | None = None) -> str:
         return DASH
     v = float(value)
     return f"{v:,.{_digits(v) if digits is None else digits}f}"
+
+
+def supported(percentile: str, samples: Any) -> bool:
+    """Whether `samples` reads are enough for that percentile ("p99", "p99.9"; anything else always is)."""
+    need = MIN_SAMPLES.get(percentile)
+    return need is None or (not missing(samples) and int(samples) >= need)
+
+
+def tail_us(value: Any, percentile: str, samples: Any) -> str:
+    """A tail percentile's cell: the figure, or TOO_FEW_CELL when `samples` cannot support it."""
+    if missing(value):
+        return DASH
+    return us(value) if supported(percentile, samples) else TOO_FEW_CELL
 
 
 def p50_with_ci(p50: Any, low: Any, high: Any) -> str:

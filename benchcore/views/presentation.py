@@ -1,7 +1,8 @@
 """Plain tables and sentences for the dashboard: results per mode, run-vs-run deltas, progress.
 
 Pure pandas in, pandas / str out; the pages only render what this returns. Every cell that can be missing is
-text ("-" when missing, never "None"); the statistics behind the run-vs-run verdict are in results/compare.py.
+text ("—" when missing, never "None"; latencies in µs, formatting.us); the statistics behind the run-vs-run
+verdict are in results/compare.py.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ P50 = "p50 (µs)"
 CV = "CV (%)"
 STABILITY = "stability"
 HITS_MISSES = "hits / misses (reads)"
+MEAN, STDDEV = "Avg latency (µs)", "stddev (µs)"
 RESULT_COLUMNS: tuple[str, ...] = (
     "Storage layer",
-    "Avg latency (µs)",
+    MEAN,
     "Throughput (ops/sec)",
     P50,
     CV,
     STABILITY,
+    STDDEV,
     "p90 (µs)",
     "p99 (µs)",
     "p99.9 (µs)",
@@ -57,20 +60,21 @@ RESULT_COLUMNS: tuple[str, ...] = (
 # Added after STABILITY when the run carries native figures (benchmarks/native.py --save): Environment.native.
 NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL = "native p50 (µs)", "Python/native (x)", "native tool"
 NATIVE_COLUMNS: tuple[str, ...] = (NATIVE_P50, NATIVE_RATIO, NATIVE_TOOL)
-# Always present on a measured row: numbers, so the table sorts them as numbers.
-_NUMBER_OF = {
-    "Avg latency (µs)": "mean_us",
-    "p90 (µs)": "p90_us",
-    "p99 (µs)": "p99_us",
-    "p99.9 (µs)": "p999_us",
-    "max (µs)": "max_us",
+# Latency columns of a measured row -> (summary field, the percentile whose sample count it needs, or "").
+_LATENCY_OF = {
+    MEAN: ("mean_us", ""),
+    STDDEV: ("stddev_us", ""),
+    "p90 (µs)": ("p90_us", ""),
+    "p99 (µs)": ("p99_us", "p99"),
+    "p99.9 (µs)": ("p999_us", "p99.9"),
+    "max (µs)": ("max_us", ""),
 }
-# Cache tiers only: "-" elsewhere (and "-" for misses when there were none).
+# Cache tiers only: "—" elsewhere (and "—" for misses when there were none); (field, percentile, its count).
 _CACHE_US = {
-    "hit p50 (µs)": "hit_p50_us",
-    "hit p99 (µs)": "hit_p99_us",
-    "miss p50 (µs)": "miss_p50_us",
-    "miss p99 (µs)": "miss_p99_us",
+    "hit p50 (µs)": ("hit_p50_us", "", "hits"),
+    "hit p99 (µs)": ("hit_p99_us", "p99", "hits"),
+    "miss p50 (µs)": ("miss_p50_us", "", "misses"),
+    "miss p99 (µs)": ("miss_p99_us", "p99", "misses"),
 }
 DELTA_COLUMNS: tuple[str, ...] = (
     "Tier",
@@ -154,7 +158,9 @@ def results_table(summaries: pd.DataFrame, mode: str,
 
     The p50 is the median of the trial p50s with its 95% CI; CV and stability say how much the trials agree.
     native (from native_figures(run.environment)): when it has figures for this mode, the columns
-    NATIVE_COLUMNS follow STABILITY ("-" on tiers without a native measurement).
+    NATIVE_COLUMNS follow STABILITY ("—" on tiers without a native measurement).
+    Latencies are text in µs (formatting.us); a tail percentile the reads cannot support is formatting.TOO_FEW_CELL
+    (percentile_note() says why).
     """
     native = {k: v for k, v in (native or {}).items() if k[1] == mode}
     df = _pooled(summaries)
@@ -164,16 +170,17 @@ def results_table(summaries: pd.DataFrame, mode: str,
         tier = str(r["tier"])
         cache = _is_cache(tier) or _present(r.get("hits"))
         row: dict[str, Any] = {"Storage layer": tier}
-        for column, field in _NUMBER_OF.items():
-            row[column] = float(r[field]) if _present(r[field]) else math.nan
+        samples = r.get("ops")
+        for column, (field, percentile) in _LATENCY_OF.items():
+            row[column] = fmt.tail_us(r.get(field), percentile, samples)
         # Whole reads per second: decimals are noise.
         row["Throughput (ops/sec)"] = round(float(r["ops_per_sec"])) if _present(r["ops_per_sec"]) else math.nan
         row[P50] = fmt.p50_with_ci(r["p50_us"], r.get("p50_ci_low_us"), r.get("p50_ci_high_us"))
         row[CV] = fmt.number(r.get("cv_pct"))
         row[STABILITY] = fmt.stability(r.get("cv_pct"), r.get("unstable"))
         row["hit ratio (%)"] = fmt.percent(r.get("hit_ratio")) if cache else fmt.DASH
-        for column, field in _CACHE_US.items():
-            row[column] = fmt.us(r.get(field)) if cache else fmt.DASH
+        for column, (field, percentile, counted) in _CACHE_US.items():
+            row[column] = fmt.tail_us(r.get(field), percentile, r.get(counted)) if cache else fmt.DASH
         row[HITS_MISSES] = hits_misses(r.get("hits"), r.get("misses"))
         row["samples (reads)"] = int(r["ops"]) if _present(r.get("ops")) else 0
         row["errors (reads)"] = int(r["errors"]) if _present(r.get("errors")) else 0
@@ -193,6 +200,15 @@ def results_table(summaries: pd.DataFrame, mode: str,
     if native:
         table[list(NATIVE_COLUMNS)] = table[list(NATIVE_COLUMNS)].fillna(fmt.DASH)
     return table
+
+
+def percentile_note(table: pd.DataFrame) -> str:
+    """Why some cells of a results_table() read n/a; "" when none do."""
+    if table.empty or not (table == fmt.TOO_FEW_CELL).any().any():
+        return ""
+    return (f"{fmt.TOO_FEW_CELL}: too few reads for that percentile (p99 needs at least "
+            f"{fmt.MIN_SAMPLES['p99']:,} reads, p99.9 at least {fmt.MIN_SAMPLES['p99.9']:,}; hit and miss p99 count "
+            "hits and misses): with fewer, the figure is just the few slowest reads. Raise reads per trial or trials.")
 
 
 def failed_tiers(summaries: pd.DataFrame) -> list[tuple[str, str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from benchcore.models import TIER_NAMES
 from benchcore.results.storage import RunRepository
+from benchcore.views import formatting as fmt
 from tests.pages.conftest import app, charts_of, no_exceptions
 
 
@@ -42,7 +43,7 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert raw["p50 A (µs)"].startswith("18") and "[" in raw["p50 A (µs)"]  # ~180 µs with its CI
     assert raw["Verdict"] == "slower"
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
-    assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
+    assert delta.loc[("redis", "async"), "p50 B (µs)"] == fmt.DASH
     assert "None" not in table.to_string()
     pairs = 2 * len(TIER_NAMES)
     sentence = (f"Run B against run A, of {pairs} tier x mode pairs: slower on {pairs - 1}, faster on 0, no significant"

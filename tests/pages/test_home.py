@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchcore.views import formatting as fmt
 from tests.pages.conftest import app, charts_of, no_exceptions
 
 
@@ -50,7 +51,7 @@ def test_native_figures_of_the_latest_run_sit_next_to_their_tier(db_path):
         p50 = float(table.loc[tier, "p50 (µs)"].replace(",", ""))  # one trial: the figure alone, no CI
         assert table.loc[tier, "Python/native (x)"] == f"{p50 / native:.2f}x"
         assert table.loc[tier, "native tool"] in ("redis-benchmark 7.0.15", "pgbench 15 --protocol=prepared")
-    assert sync["native p50 (µs)"].tolist() == ["-", "40.0"]  # postgres-raw has no sync figure
+    assert sync["native p50 (µs)"].tolist() == [fmt.DASH, "40.0"]  # postgres-raw has no sync figure
     captions = " ".join(c.value for c in at.caption)
     assert "benchmarks/native" in captions and "Median over 5 rounds" in captions
 

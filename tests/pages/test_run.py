@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from benchcore.results.storage import RunRepository
+from benchcore.views import formatting as fmt
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 from tests.pages.conftest import app, charts_of, finished, no_exceptions, wait_until
 
@@ -48,10 +51,10 @@ def test_run_small_benchmark_shows_tables_charts_and_saves(db_path, redis_url):
         assert list(table.columns)[:3] == ["Storage layer", "Avg latency (µs)", "Throughput (ops/sec)"]
         p50s = table["p50 (µs)"].str.split(" ").str[0].str.replace(",", "").astype(float)
         assert (p50s > 0).all() and table["p50 (µs)"].str.contains(r"\[").all()  # two trials: a CI
-        assert table["CV (%)"].ne("-").all() and table["stability"].ne("-").all()
+        assert table["CV (%)"].ne(fmt.DASH).all() and table["stability"].ne(fmt.DASH).all()
         row = table.set_index("Storage layer").loc["inprocess"]
         assert row["hits / misses (reads)"] == "300 / 0" and row["hit ratio (%)"] == "100.0"
-        assert row["miss p50 (µs)"] == "-"  # warmed: no misses
+        assert row["miss p50 (µs)"] == fmt.DASH  # warmed: no misses
         assert row["samples (reads)"] == 300 and row["errors (reads)"] == 0
         assert "None" not in table.to_string()
     specs = charts_of(at)
@@ -98,10 +101,10 @@ def test_failed_tier_warns_and_others_still_show(db_path, monkeypatch):
 
 def test_invalid_input_is_an_error_not_a_traceback(db_path):
     at = run_page()
-    at.multiselect(key="tiers").set_value([])
-    at.button(key="run").click().run()
+    at.multiselect(key="tiers").set_value([]).run()
     assert not at.exception
     assert any("no tiers given" in e.value for e in at.error)
+    assert at.button(key="run").disabled
 
 
 def test_pinning_the_client_is_recorded_with_the_run(db_path):
@@ -164,3 +167,67 @@ def test_an_open_loop_from_the_run_page_shows_who_kept_up(db_path):
     run = RunRepository(db_path).get_run(RunRepository(db_path).list_runs().run_id[0])
     assert (run.spec.rate, run.spec.duration_s, run.spec.arrival) == (400.0, 0.5, "poisson")
     assert all(t.intended.size == 200 for r in run.results for t in r.trials)
+
+
+def shown(elements) -> list[str]:
+    """Element texts as the user reads them (the page escapes Markdown in stored and computed text)."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in elements]
+
+
+def test_out_of_range_input_blocks_run_and_names_the_field(db_path):
+    at = run_page()
+    at.number_input(key="ops").set_value(99_999_999).run()
+    no_problem = shown(at.error)
+    assert not at.exception
+    assert at.number_input(key="ops").value == 99_999_999  # kept as typed, not silently replaced by the last value
+    assert any("Reads per trial must be between 1 and 10,000,000, got 99,999,999" in e for e in no_problem), no_problem
+    assert at.button(key="run").disabled
+    at.number_input(key="ops").set_value(500).run()
+    no_exceptions(at)
+    assert not at.button(key="run").disabled
+
+
+def test_the_form_estimates_duration_and_memory(db_path):
+    at = run_page()
+    no_exceptions(at)
+    captions = " ".join(shown(at.caption))
+    assert "This run makes 120,000 timed reads" in captions and "MB of memory at peak" in captions
+    assert "typical times for postgres-orm (sync)" in captions  # nothing stored yet: typical figures
+
+
+def test_cancel_is_amber_and_a_stopped_tier_says_after_how_many_reads(db_path):
+    at = fill_small(run_page(), tiers=("inprocess",), ops=2_000_000)
+    at.button(key="run").click().run()
+    wait_until(at, lambda a: any("trial" in s.label for s in a.status), timeout_s=30)
+    progress = at.get("progress")[0].proto.text
+    assert "elapsed" in progress and "left" in progress, progress  # an ETA while it runs
+    at.button(key="cancel").click().run()
+    wait_until(at, finished)
+    assert not at.success  # a cancelled run is never a green success
+    texts = shown(at.warning)
+    assert any("cancelled: stopped after" in t and "timed reads" in t for t in texts), texts
+    assert not any("did not run" in t and "inprocess (sync)" in t for t in texts), texts
+    assert any("Stopped part-way: inprocess (sync) after" in t for t in texts), texts
+
+
+def test_failed_tiers_with_one_reason_share_one_warning(db_path, monkeypatch):
+    monkeypatch.setenv("BENCHCORE_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("BENCHCORE_EMBEDDED", "never")
+    at = fill_small(run_page(), ops=100)
+    at.button(key="run").click().run()
+    wait_until(at, finished)
+    no_exceptions(at)
+    assert not at.success
+    redis = [w for w in shown(at.warning) if "redis" in w and "did not run" in w]
+    assert len(redis) == 1 and "redis (sync), redis (async) did not run" in redis[0], redis
+    assert any("partial: stopped after 400 of 800 timed reads" in w for w in shown(at.warning))
+
+
+def test_a_fresh_tab_shows_the_latest_stored_run(seeded, db_path):
+    at = run_page()
+    no_exceptions(at)
+    assert any(s.value == "Latest stored run" for s in at.subheader)
+    assert any("after change" in c for c in shown(at.caption))  # seeded[1], the newer run
+    assert any("partial" in w.value for w in at.warning)  # its redis async failed: amber, not green
+    assert len(at.dataframe) == 2 and charts_of(at)
+    assert any("Compare" in str(link.proto.label) for link in at.get("page_link"))

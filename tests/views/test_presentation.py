@@ -8,6 +8,7 @@ import pytest
 from benchcore.models import TIER_NAMES, Environment, Progress
 from benchcore.results import codec
 from benchcore.results.compare import Comparison, compare_runs
+from benchcore.views import formatting as fmt
 from benchcore.views import presentation as pr
 from tests.results.synthetic import make_run
 from tests.views.test_charts import summaries
@@ -23,18 +24,19 @@ def test_results_table_columns_order_and_values():
     assert t["Storage layer"].tolist() == list(TIER_NAMES)
     redis = t.set_index("Storage layer").loc["redis"]
     assert redis["p50 (µs)"] == "160.0"  # no CI recorded for this row: just the figure
-    assert redis["Avg latency (µs)"] == pytest.approx(176.0)
+    assert redis["Avg latency (µs)"] == "176.0" and redis["stddev (µs)"] == "32.0"  # text in µs, one format
     assert redis["Throughput (ops/sec)"] == pytest.approx(1e6 / 160)
-    assert redis["p99 (µs)"] == pytest.approx(320.0)
+    assert redis["p99 (µs)"] == "320.0"
+    assert redis["p99.9 (µs)"] == fmt.TOO_FEW_CELL  # 2,000 reads cannot support a p99.9
     assert redis["samples (reads)"] == 2000 and redis["errors (reads)"] == 0
     postgres = t.set_index("Storage layer").loc["postgres-raw"]
     for column in ("hit ratio (%)", "hit p50 (µs)", "hit p99 (µs)", "miss p50 (µs)", "miss p99 (µs)",
                    "hits / misses (reads)", "CV (%)", "stability"):
-        assert postgres[column] == "-", column  # a database has no cache; one trial has no CV
+        assert postgres[column] == fmt.DASH, column  # a database has no cache; one trial has no CV
     cache = t.set_index("Storage layer").loc["inprocess"]
     assert cache["hits / misses (reads)"] == "1,990 / 10"
     assert (cache["hit ratio (%)"], cache["hit p50 (µs)"], cache["miss p50 (µs)"]) == ("99.5", "0.390", "150.0")
-    assert redis["miss p50 (µs)"] == "-"  # a cache tier without misses
+    assert redis["miss p50 (µs)"] == fmt.DASH  # a cache tier without misses
 
 
 def test_results_table_shows_the_p50_with_its_ci_and_flags_unstable_figures():
@@ -92,7 +94,7 @@ def test_results_table_shows_native_figures_next_to_their_tier():
     assert rows.loc["redis", pr.NATIVE_RATIO] == "4.00x"  # 160 / 40
     assert rows.loc["redis", pr.NATIVE_TOOL] == "redis-benchmark 7.0.15"
     assert rows.loc["postgres-raw", pr.NATIVE_RATIO] == "2.00x"  # 180 / 90
-    assert rows.loc["inprocess", pr.NATIVE_P50] == "-" and rows.loc["inprocess", pr.NATIVE_TOOL] == "-"
+    assert rows.loc["inprocess", pr.NATIVE_P50] == fmt.DASH and rows.loc["inprocess", pr.NATIVE_TOOL] == fmt.DASH
     caption = pr.native_caption(native, "sync")
     assert "Median over 5 rounds: postgres-raw 2.10x, redis 3.50x" in caption
 
@@ -127,7 +129,7 @@ def test_delta_table_shows_both_p50s_with_cis_ratio_p_trials_throughput_and_verd
     assert redis["Verdict"] == "slower"
     assert rows.loc[("memcached", "sync"), "Verdict"] == "no significant change"
     inprocess = rows.loc[("inprocess", "sync")]
-    assert (inprocess["Verdict"], inprocess["p"], inprocess["trials A / B"]) == ("too few trials", "-", "2 / 3")
+    assert (inprocess["Verdict"], inprocess["p"], inprocess["trials A / B"]) == ("too few trials", fmt.DASH, "2 / 3")
     assert not d.isna().any().any() and "None" not in d.to_string()
     summary = pr.delta_summary(c)
     assert summary == ("Run B against run A, of 3 tier x mode pairs: slower on 1, faster on 0, no significant change "
@@ -141,7 +143,8 @@ def test_delta_table_names_failed_and_missing_tiers_and_marks_unstable_p50s():
     rows = pr.delta_table(c).set_index(["Tier", "Mode"])
     assert rows.loc[("redis", "sync"), "Verdict"] == "failed in A, not measured in B"
     assert rows.loc[("postgres-raw", "sync"), "Verdict"] == "not measured in A"
-    assert rows.loc[("postgres-raw", "sync"), "p50 B/A"] == "-" and rows.loc[("postgres-raw", "sync"), "p"] == "-"
+    raw = rows.loc[("postgres-raw", "sync")]
+    assert raw["p50 B/A"] == fmt.DASH and raw["p"] == fmt.DASH
     assert rows.loc[("memcached", "sync"), "p50 A (µs)"].endswith(" ⚠")  # CV 23 %: unstable
     assert not rows.loc[("memcached", "sync"), "p50 B (µs)"].endswith("⚠")
     assert "not compared on 2" in pr.delta_summary(c)

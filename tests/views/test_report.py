@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchcore.views import formatting as fmt
 from benchcore.views import report
 from tests.results.synthetic import make_run
 
@@ -28,7 +29,7 @@ def test_results_table_shows_the_doubt_and_the_cache_split():
     assert "100.0 [" in redis and "unstable" in redis and "100.0" in redis.split("unstable")[1]  # hit % after the mark
     postgres = rows[("postgres-raw", "sync")]
     assert "60.2 [" in postgres and "unstable" not in postgres
-    assert postgres.split().count("-") == 4  # no cache: hit %, hit p50, miss p50; no CPU figure in this run
+    assert postgres.split().count(fmt.DASH) == 4  # no cache: hit %, hit p50, miss p50; no CPU figure in this run
     single = rows[("redis", "async")]
     assert "90.0 " in single and "[" not in single and "unstable" not in single  # one trial: no CI, no CV
     assert "unstable: the trial p50s vary by more than 10 % (CV)" in text
