@@ -362,6 +362,9 @@ def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) 
     settings = _settings(args)
     json_path = Path(args.json_path) if args.json_path else None
     preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
+    if not args.no_save:
+        # Import DuckDB, pandas and pyarrow now, before anything is timed, not after a Ctrl-C (~1 s when busy).
+        from benchcore.results import storage  # noqa: F401
     err.write(f"benchcore: this run makes {spec.estimate.describe()}\n")
     cancel, kill = threading.Event(), threading.Event()
 
