@@ -13,8 +13,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # DuckDB's messages when another process (or a differently configured connection) holds the file.
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "different configuration")
+_POLL_S = 0.1  # how often a wait that can be given up looks at its flag
 
 _PATH_LOCKS: dict[str, threading.RLock] = {}
 _PATH_LOCKS_GUARD = threading.Lock()
@@ -37,6 +39,19 @@ def _path_lock(path: Path) -> threading.RLock:
     key = os.path.realpath(path)
     with _PATH_LOCKS_GUARD:
         return _PATH_LOCKS.setdefault(key, threading.RLock())
+
+
+@dataclass(frozen=True)
+class LockWait:
+    """How a caller follows a wait for the lock: `on_wait` is called once, when another process is found
+    holding it; the wait ends early (StorageLocked) as soon as `give_up()` is true (e.g. after a Ctrl-C)."""
+
+    on_wait: Callable[[], None] | None = None
+    give_up: Callable[[], bool] | None = None
+
+
+class GaveUp(StorageLocked):
+    """The caller stopped waiting for the lock (LockWait.give_up)."""
 
 
 @contextmanager
@@ -64,8 +79,8 @@ class DuckDBFile:
         return (f"{self.path} is locked by another process (waited {waited:.1f} s): {detail}. Close the other "
                 "program using it (another benchcore run or dashboard saving, a DuckDB shell) and try again.")
 
-    def _connect(self, write: bool, deadline: float) -> duckdb.DuckDBPyConnection:
-        started, delay = time.monotonic(), 0.02
+    def _connect(self, write: bool, deadline: float, wait: LockWait | None = None) -> duckdb.DuckDBPyConnection:
+        started, delay, told = time.monotonic(), 0.02, False
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=not write)
@@ -73,13 +88,25 @@ class DuckDBFile:
                 text = str(exc)
                 if not any(m in text.lower() for m in _LOCK_MARKERS):
                     raise self._open_error(text) from None
+                detail = text.split("Error: ", 1)[-1].split(" See also", 1)[0].strip().rstrip(".")
+                if wait is not None and not told and wait.on_wait is not None:
+                    told = True
+                    wait.on_wait()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    detail = text.split("Error: ", 1)[-1].split(" See also", 1)[0].strip()
                     raise StorageLocked(self._locked_message(time.monotonic() - started, detail)) from None
                 # Jitter keeps two waiting processes from retrying in lockstep.
-                time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
+                pause = min(remaining, delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.5)
+                if wait is None or wait.give_up is None:
+                    time.sleep(pause)
+                    continue
+                until = time.monotonic() + pause
+                while not wait.give_up() and time.monotonic() < until:
+                    time.sleep(min(_POLL_S, max(0.0, until - time.monotonic())))
+                if wait.give_up():
+                    raise GaveUp(f"{self.path} is locked by another process and the wait was interrupted after "
+                                 f"{time.monotonic() - started:.1f} s: {detail}.") from None
 
     def _open_error(self, text: str) -> StorageError:
         if "not a valid DuckDB database file" in text:
@@ -90,7 +117,7 @@ class DuckDBFile:
         return StorageError(f"cannot open {self.path}: {text.split('Error: ', 1)[-1]}")
 
     @contextmanager
-    def _connection(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    def _connection(self, write: bool, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A checked connection; None for a read when there is nothing stored yet."""
         deadline = time.monotonic() + self.lock_timeout_s
         if not self._lock.acquire(timeout=self.lock_timeout_s):
@@ -100,7 +127,7 @@ class DuckDBFile:
             if not write and not self.path.exists():
                 yield None  # reading must not create the file
                 return
-            con = self._connect(write, deadline)
+            con = self._connect(write, deadline, wait)
             try:
                 version = self._prepare(con, write)
                 if version is not None and version < SCHEMA_VERSION and not write:

@@ -20,10 +20,10 @@ import pandas as pd
 from benchcore.errors import BenchError, ConfigError, StorageError, StorageLocked
 from benchcore.models import Run, check_label
 from benchcore.results import frames, reading, spool, writing
-from benchcore.results.database import DuckDBFile, transaction
+from benchcore.results.database import DuckDBFile, LockWait, transaction
 from benchcore.results.schema import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "AmbiguousRunId", "RunExists", "RunNotFound", "RunRepository"]
+__all__ = ["SCHEMA_VERSION", "AmbiguousRunId", "LockWait", "RunExists", "RunNotFound", "RunRepository"]
 
 _SUMMARY_SELECT = ", ".join(f"u.{c}" if c in ("started_at", "label") else f"r.{c}" for c in frames.SUMMARY_COLUMNS)
 
@@ -57,18 +57,20 @@ class RunRepository(DuckDBFile):
         self.spool_dir = spool.spool_dir_of(self.path)
 
     @contextmanager
-    def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _writer(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with any spooled runs already imported."""
-        with self._connection(write=True) as con:
+        with self._connection(write=True, wait=wait) as con:
             assert con is not None
             self._import_spool(con)
             yield con
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def save(self, run: Run) -> None:
-        """Store run with its results and samples in one transaction; RunExists if already stored."""
-        with self._writer() as con, transaction(con):
+    def save(self, run: Run, wait: LockWait | None = None) -> None:
+        """Store run with its results and samples in one transaction; RunExists if already stored.
+
+        wait: told when the file is found locked, and able to end the wait early (then StorageLocked)."""
+        with self._writer(wait) as con, transaction(con):
             self._insert_run(con, run)
 
     def _insert_run(self, con: duckdb.DuckDBPyConnection, run: Run) -> None:
@@ -120,14 +122,15 @@ class RunRepository(DuckDBFile):
         """Keep run in <db>.spool/<run_id>.json + .npz; the .json appears last, so it marks a complete file."""
         return spool.write(self.spool_dir, run)
 
-    def save_or_spool(self, run: Run) -> str | None:
-        """save(run); if the database stays locked or cannot be used, spool the run and say so.
+    def save_or_spool(self, run: Run, wait: LockWait | None = None) -> str | None:
+        """save(run, wait); if the database stays locked (or the wait is given up) or cannot be used, spool the
+        run and say so.
 
         Returns None when the run was saved, else a message for the user. Raises StorageError only
         when the run could be neither saved nor spooled, RunExists when it is already stored.
         """
         try:
-            self.save(run)
+            self.save(run, wait)
             return None
         except RunExists:
             raise
@@ -141,8 +144,8 @@ class RunRepository(DuckDBFile):
             locked = isinstance(exc, StorageLocked)
         if locked:
             return (f"run {run.run_id} was not saved: {reason} It is kept in {kept} and will be imported into "
-                    f"{self.path} automatically the next time benchcore writes to it (a saved run, a rename or "
-                    "a delete), or by RunRepository.import_spool().")
+                    f"{self.path} automatically the next time benchcore runs a benchmark or writes to it (a saved "
+                    "run, a rename or a delete), or by RunRepository.import_spool().")
         # Corrupt or newer-schema file: nothing imports until the user moves it aside (we never overwrite it).
         return (f"run {run.run_id} was not saved: {reason} It is kept in {kept}; move {self.path} aside "
                 "(benchcore never overwrites it) and the spooled run will be imported into a fresh database "
