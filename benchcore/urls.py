@@ -146,6 +146,45 @@ def secrets_of(url: str) -> list[str]:
     return [s for s in dict.fromkeys(found) if s and s != REDACTED]
 
 
+def unredact(shown: str, original: str) -> str:
+    """shown (a redact()ed URL, perhaps edited) with each secret field still `***` put back from original's same
+    field (the user info's password, a query field of the same name): a form can show a URL without its password
+    and still keep it. A field edited or absent from original is left as typed."""
+    new, old = _layout(shown), _layout(original)
+    if new is None or old is None:
+        return shown
+    kept = {_field_name(original, old, span): original[span[0]:span[1]] for span in old.secrets}
+    parts, pos = [], 0
+    for start, end in new.secrets:
+        name = _field_name(shown, new, (start, end))
+        if shown[start:end] == REDACTED and name in kept:
+            parts += [shown[pos:start], kept[name]]
+            pos = end
+    return "".join([*parts, shown[pos:]])
+
+
+def _field_name(url: str, layout: _Layout, span: tuple[int, int]) -> str:
+    if span[1] == layout.at:
+        return ""  # the user info's password
+    return url[max(url.rfind("&", 0, span[0]), url.rfind("?", 0, span[0])) + 1:span[0] - 1]
+
+
+def with_password(url: str, password: str) -> str:
+    """url with password (percent-encoded) as its user info's password, replacing any; unix:// takes ?password=."""
+    layout = _layout(url)
+    if layout is None:
+        raise ConfigError("a URL such as redis://host:6379/0 is needed to set a password")
+    secret = quote(password, safe="")
+    if layout.scheme == "unix":
+        base, _, query = url.partition("?")
+        fields = [f for f in query.split("&") if f and f.partition("=")[0] != "password"]
+        return f"{base}?{'&'.join([*fields, 'password=' + secret])}"
+    if layout.at < 0:
+        return f"{url[:layout.start]}:{secret}@{url[layout.start:]}"
+    user = url[layout.start:layout.at].partition(":")[0]
+    return f"{url[:layout.start]}{user}:{secret}{url[layout.at:]}"
+
+
 def redact_urls(text: str) -> str:
     """text with every URL in it redacted."""
     return _URL_IN_TEXT.sub(lambda m: _redact_in_text(m.group()), text)

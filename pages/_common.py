@@ -58,9 +58,23 @@ RESULT_COLUMN_CONFIG: dict[str, Any] = {
 }
 
 
+# The URLs the Targets page set for this browser session, {Settings attribute: URL}. In the server's memory
+# only (they may hold passwords): never written to disk, never logged, shown only through urls.redact().
+SESSION_TARGETS = "benchcore_session_targets"
+
+
+def session_urls() -> dict[str, str]:
+    try:
+        return dict(st.session_state.get(SESSION_TARGETS) or {})
+    except Exception:  # no script run context (e.g. a thread): no session, no overrides
+        return {}
+
+
 def settings() -> Settings:
+    """The environment's settings with this session's target URLs on top (given, like command-line flags), so
+    every run started from a page of this session loads the servers the Targets page points at."""
     # Read every time: cheap, and tests point BENCHCORE_DB elsewhere between runs.
-    return Settings.from_env()
+    return Settings.from_env(**session_urls())
 
 
 @st.cache_resource(show_spinner=False)

@@ -21,11 +21,11 @@ from benchcore.advisor.cachemodel import Cache, Workload
 from benchcore.errors import ConfigError
 from benchcore.models import MAX_KEYS, Run
 from benchcore.spec import DISTRIBUTIONS, MAX_INSTANCES, MAX_WRITE_RATIO
+from benchcore.tiers.registry import STRATEGY_TIERS
 
-STRATEGIES: tuple[tuple[str, str], ...] = (
-    ("no cache", "postgres-raw"), ("in-process", "inprocess"), ("Redis", "redis"), ("Memcached", "memcached"),
-    ("two-level", "inprocess+redis"),
-)
+STRATEGIES: tuple[tuple[str, str], ...] = tuple(STRATEGY_TIERS.items())  # (strategy, the tier measuring it)
+DATABASE, NEAR, L2 = STRATEGY_TIERS["no cache"], STRATEGY_TIERS["in-process"], STRATEGY_TIERS["Redis"]
+TWO_LEVEL = STRATEGY_TIERS["two-level"]
 DEFAULT_CAPACITY_SHARE = 0.1  # the in-process cache holds 10% of the keys unless told otherwise
 ENTRY_BYTES = 320  # a cached User in a cachetools cache (object, key, links): measured by tests/advisor
 CLOSED_LOOP_ROUNDS = 8  # fixed-point iterations: a closed loop's rate depends on the latency it measures
@@ -110,7 +110,7 @@ class Latencies:
             elif s.miss_mean_us is not None and s.hit_mean_us is not None:
                 found[r.tier] = TierLatency(s.hit_mean_us, s.miss_mean_us, s.write_mean_us, s.hit_p50_us,
                                             s.hit_p99_us, s.miss_p50_us, s.miss_p99_us)
-        missing = [t for _, t in STRATEGIES if t not in found and t != "inprocess+redis"]
+        missing = [t for _, t in STRATEGIES if t not in found and t != TWO_LEVEL]
         if missing:
             raise ConfigError(f"run {run.run_id} has no {mode} hit and miss latencies for {', '.join(missing)}: "
                               "use a run with those tiers and some misses (a cold or small cache), or let the "
@@ -196,9 +196,9 @@ def _predict(q: Question, strategy: str, ops_per_s: float) -> cachemodel.Predict
 def _mean(prediction: cachemodel.Prediction, strategy: str, lat: Latencies) -> float:
     tier = dict(STRATEGIES)[strategy]
     if strategy == "no cache":
-        return lat.tiers["postgres-raw"].miss_us
+        return lat.tiers[DATABASE].miss_us
     if strategy == "two-level":
-        l1, l2 = lat.tiers["inprocess"], lat.tiers["redis"]
+        l1, l2 = lat.tiers[NEAR], lat.tiers[L2]
         known = lat.tiers.get(tier)
         miss = known.miss_us if known is not None else l2.miss_us + (l1.hit_us or 0.0)
         return prediction.mean_us(l1.hit_us or 0.0, miss, l2.hit_us)
@@ -210,11 +210,11 @@ def _write_us(strategy: str, lat: Latencies) -> float | None:
     tier = lat.tiers.get(dict(STRATEGIES)[strategy])
     if tier is not None and tier.write_us is not None:
         return tier.write_us
-    base = lat.tiers["postgres-raw"].write_us
+    base = lat.tiers[DATABASE].write_us
     if base is None:
         return None
     if strategy == "two-level":  # the database, a DEL and a PUBLISH on Redis
-        return base + 2 * (lat.tiers["redis"].hit_us or 0.0)
+        return base + 2 * (lat.tiers[L2].hit_us or 0.0)
     return base
 
 
@@ -240,7 +240,7 @@ def advise(q: Question, lat: Latencies) -> Advice:
                 rate = q.instances * 1e6 / max(mean * (1 - q.write_ratio) + write * q.write_ratio, 1e-3)
         bound = _max_stale_ms(q, strategy)
         acceptable = q.staleness_ms is None or bound <= q.staleness_ms
-        latency = lat.tiers.get(tier) or lat.tiers["redis"]
+        latency = lat.tiers.get(tier) or lat.tiers[L2]
         entries = q.entries if strategy in ("in-process", "two-level") else 0
         options.append(Option(
             strategy=strategy, tier=tier, hit_ratio=prediction.hit_ratio, l1_hit_ratio=prediction.l1_hit_ratio,

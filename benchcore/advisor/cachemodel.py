@@ -32,6 +32,7 @@ import numpy as np
 
 from benchcore.running.workloads import popularity
 from benchcore.spec import RunSpec
+from benchcore.tiers.registry import tier_info
 
 INVALIDATION_DELAY_S = 0.001  # a PUBLISH reaching another instance and its next read draining it (loopback)
 _T_LOW, _T_HIGH = 1e-12, 1e15  # seconds: the bracket for the characteristic time
@@ -224,13 +225,14 @@ def predict_two_level(w: Workload, l1: Cache, l2: Cache, on_write: str) -> Predi
 def for_tier(tier: str, spec: RunSpec, ops_per_s: float) -> Prediction | None:
     """The prediction for a benchcore tier under spec, at ops_per_s operations per second over all instances."""
     w = Workload.of(spec, ops_per_s)
-    if tier == "inprocess":
+    kind = tier_info(tier).cache
+    if kind == "local":
         return predict_single(w, in_process_cache(spec), spec.on_write, shared=False)
-    if tier in ("redis", "memcached"):
-        ttl = max(1.0, math.ceil(spec.cache_ttl_s)) if tier == "memcached" else spec.cache_ttl_s
+    if kind == "shared":
+        ttl = max(1.0, math.ceil(spec.cache_ttl_s)) if tier_info(tier).ttl_whole_seconds else spec.cache_ttl_s
         return predict_single(w, Cache(spec.capacity, "fifo" if spec.capacity < spec.keys else "lru", ttl),
                               spec.on_write, shared=True)
-    if tier == "inprocess+redis":
+    if kind == "two-level":
         return predict_two_level(w, in_process_cache(spec), Cache(spec.keys, "lru", spec.cache_ttl_s), spec.on_write)
     return None
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchcore.advisor.advise import STRATEGIES, Advice, Question
+from benchcore.advisor.advise import DATABASE, NEAR, STRATEGIES, TWO_LEVEL, Advice, Question
 from benchcore.models import Run, RunSpec
+from benchcore.tiers.registry import STRATEGY_TIERS
 
 CALIBRATION_KEYS = 2000
 TOLERANCE = 0.10  # "Verify" passes when measured mean latency is within 10% of the predicted one
@@ -35,9 +36,10 @@ def verify_specs(q: Question, mode: str, ops: int, table: str, key_prefix: str) 
         hot_fraction=q.hot_fraction, hot_traffic=q.hot_traffic, write_ratio=q.write_ratio, on_write="delete",
         instances=q.instances, cache_ttl_s=ttl if ttl is not None else 3600, table=table, key_prefix=key_prefix,
         warmup=min(200_000, max(2 * q.entries, ops // 2)))
-    return [RunSpec(tiers=("inprocess", "inprocess+redis"), cache_capacity=q.entries,
+    return [RunSpec(tiers=(NEAR, TWO_LEVEL), cache_capacity=q.entries,
                     eviction="ttl" if ttl is not None else "lru", label="advisor verify (in-process)", **common),
-            RunSpec(tiers=("postgres-raw", "redis", "memcached"), label="advisor verify (shared)", **common)]
+            RunSpec(tiers=(DATABASE, STRATEGY_TIERS["Redis"], STRATEGY_TIERS["Memcached"]),
+                    label="advisor verify (shared)", **common)]
 
 
 def verification(advice: Advice, runs: list[Run]) -> list[dict[str, Any]]:

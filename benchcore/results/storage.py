@@ -177,6 +177,13 @@ class RunRepository(DuckDBFile):
                                "ORDER BY started_at DESC, run_id DESC").fetchall()
         return frames.build_frame(rows, frames.RUN_COLUMNS)
 
+    def sweep_levels(self) -> dict[str, tuple[int, ...]]:
+        """Each stored sweep's concurrency levels, by run id (its list_runs row has one concurrency only)."""
+        with self._connection(write=False) as con:
+            rows = [] if con is None else con.execute(
+                "SELECT run_id, spec ->> '$.sweep' FROM runs WHERE spec ->> '$.sweep' IS NOT NULL").fetchall()
+        return {run_id: tuple(json.loads(levels)) for run_id, levels in rows if levels and levels != "null"}
+
     def summaries(self, run_ids: str | Sequence[str] | None = None, pooled_only: bool = True) -> pd.DataFrame:
         """Summary rows (frames.SUMMARY_COLUMNS) of the given runs (all when None), oldest run first.
 

@@ -12,6 +12,7 @@ hosts cost about one connect timeout, not three.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -39,6 +40,7 @@ from benchcore.settings import Settings
 from benchcore.urls import redact, scrub, secrets_of
 
 __all__ = [
+    "CHECK_TIMEOUT_S",
     "CONNECT_TIMEOUT_S",
     "KIND_EMBEDDED",
     "KIND_EXTERNAL",
@@ -46,9 +48,11 @@ __all__ = [
     "KIND_UNAVAILABLE",
     "KIND_WOULD_START",
     "VERSION_TIMEOUT_S",
+    "ConnectionCheck",
     "ProbeRow",
     "Target",
     "Targets",
+    "check_connection",
     "connect_error",
     "external_not_pinned",
     "probe_targets",
@@ -61,6 +65,8 @@ CONNECT_TIMEOUT_S = 1.0
 # A server that accepts TCP but does not answer it in time counts as not answering, so an explicit but silent
 # URL fails within ~1 s here instead of again, later, in its tier.
 VERSION_TIMEOUT_S = 1.0
+# The Targets page's "Test connection": a remote server may be slower to answer than a local one.
+CHECK_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,44 @@ def probe_targets(settings: Settings) -> list[ProbeRow]:
     """Where each backend points, whether it answers, its version. Starts nothing."""
     done = _parallel(lambda backend: _probe(backend, settings))
     return [_with_placement(done[name], settings) for name in backends.NAMES]
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """One "Test connection": did the server at url answer benchcore's version query, and how fast."""
+
+    backend: str
+    address: str  # redacted
+    ok: bool
+    version: str
+    elapsed_ms: float
+    message: str  # one line for people, password removed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_connection(backend: str, url: str, timeout: float = CHECK_TIMEOUT_S) -> ConnectionCheck:
+    """Connect to url and ask its version (the query a run's target lookup makes), each within timeout.
+    Starts nothing and never raises: a failure is ok=False with why, the URL redacted and its secrets scrubbed."""
+    label = backends.get(backend).label
+    address = redact(url)
+    try:
+        backends.get(backend).endpoint(url)
+    except ConfigError as exc:
+        return ConnectionCheck(backend, address, False, "", 0.0, scrub(f"{label}: {exc}", secrets_of(url)))
+    started = time.perf_counter()
+    error = connect_error(backend, url, timeout)
+    version = ""
+    if error is None:
+        version, error = server_version(backend, url, timeout)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if error is None:
+        shown = f" {version}" if version else ""
+        message = f"{label}{shown} answers at {address} ({elapsed_ms:.0f} ms)."
+    else:
+        message = f"{label} at {address} did not answer: {error}"
+    return ConnectionCheck(backend, address, error is None, version, elapsed_ms, scrub(message, secrets_of(url)))
 
 
 def external_not_pinned(settings: Settings) -> str:

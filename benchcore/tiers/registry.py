@@ -31,6 +31,12 @@ class TierInfo:
     blog: str = ""  # the seed's name for this tier in its published table ("" = not in it); see benchcore.presets
     default: bool = True  # measured when no tiers are named
     ladder: str = ""  # its rung on the PostgreSQL access ladder (views/ladder.py): "orm", "core" or "raw"
+    # The caching strategy whose figures this tier measures, for the advisor: "no cache", "in-process", "Redis",
+    # "Memcached" or "two-level" ("" = none). The advisor's cache model keys on `cache` below.
+    strategy: str = ""
+    # Where its cache lives, for the cache model: "local" (one per instance), "shared" or "two-level".
+    cache: str = ""
+    ttl_whole_seconds: bool = False  # the server keeps TTLs in whole seconds, at least 1 (Memcached)
 
     @property
     def server(self) -> str | None:
@@ -44,25 +50,32 @@ TIERS: tuple[TierInfo, ...] = (
     TierInfo("postgres-core", "benchcore.tiers.orm", "CoreSyncTier", "CoreAsyncTier", ("postgres",),
              ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM", ladder="core"),
     TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
-             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2", ladder="raw"),
+             ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2", ladder="raw",
+             strategy="no cache"),
     TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
-             ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756", "Redis"),
+             ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756", "Redis",
+             strategy="Redis", cache="shared"),
     TierInfo("redis-cluster", "benchcore.tiers.redis_cluster", "RedisClusterSyncTier", "RedisClusterAsyncTier",
              ("redis-cluster", "postgres"), ("redis-cluster", "postgres"), True,
              "Redis Cluster (3 masters) cache-aside", "#b279a2", default=False),
     TierInfo("memcached", "benchcore.tiers.memcached", "MemcachedSyncTier", "MemcachedAsyncTier",
              ("memcached", "postgres"), ("memcached", "postgres"), True, "Memcached cache-aside over PostgreSQL",
-             "#f58518"),
+             "#f58518", strategy="Memcached", cache="shared", ttl_whole_seconds=True),
     TierInfo("inprocess", "benchcore.tiers.inprocess", "InProcessSyncTier", "InProcessAsyncTier", ("postgres",),
-             (), True, "cachetools cache in the process", "#54a24b", "in-process"),
+             (), True, "cachetools cache in the process", "#54a24b", "in-process",
+             strategy="in-process", cache="local"),
     TierInfo("inprocess+redis", "benchcore.tiers.twolevel", "TwoLevelSyncTier", "TwoLevelAsyncTier",
              ("redis", "postgres"), ("redis", "postgres"), True, "in-process L1 over Redis L2 over PostgreSQL",
-             "#ff9da6", default=False),
+             "#ff9da6", default=False, strategy="two-level", cache="two-level"),
 )
 TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
 DEFAULT_TIERS: tuple[str, ...] = tuple(t.name for t in TIERS if t.default)
 BLOG_TIERS: dict[str, str] = {t.blog: t.name for t in TIERS if t.blog}  # the seed's name -> ours
 LADDER: dict[str, str] = {t.ladder: t.name for t in TIERS if t.ladder}  # "orm" / "core" / "raw" -> the tier
+# The advisor's strategies, in the order it lists them -> the tier that measures each.
+STRATEGY_TIERS: dict[str, str] = {t.strategy: t.name for t in sorted(
+    (t for t in TIERS if t.strategy),
+    key=lambda t: ("no cache", "in-process", "Redis", "Memcached", "two-level").index(t.strategy))}
 _BY_NAME = {t.name: t for t in TIERS}
 
 

@@ -63,8 +63,8 @@ def test_stored_text_is_escaped_on_the_terminal(cli: Cli, tmp_path):
 @pytest.mark.servers
 def test_run_over_the_sample_cap_is_refused_with_its_estimate(cli: Cli, tmp_path):
     res = cli(*small_run_args("--tiers", "all", "--ops", "10000000", "--trials", "20"))
-    _one_line_error(res, "2,800,000,000 timed reads (7 tiers x 2 modes x 20 trials x 10,000,000 reads), "
-                         "22,400.0 MB of samples")
+    _one_line_error(res, "3,200,000,000 timed reads (8 tiers x 2 modes x 20 trials x 10,000,000 reads), "
+                         "25,600.0 MB of samples")
     assert f"the cap is {models.MAX_SAMPLES:,} timed reads" in res.err
     assert not (tmp_path / "results.duckdb").exists()
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from benchcore.results.storage import RunRepository
@@ -30,24 +31,40 @@ def _spawn_measured(cli: Cli, args: list[str], stderr_fd: int | None = None) -> 
     return proc
 
 
-def _wait_rusage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
-    """(exit code, peak RSS in MB) of exactly this child, via wait4."""
+def _wait_peak_rss(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
+    """(exit code, peak MB of the largest process in the CLI's tree), from each process's VmHWM.
+
+    Not wait4's ru_maxrss: Linux carries the forking parent's high-water mark across fork+exec, so a child of a
+    pytest process that has grown (other tests) would report pytest's size, not its own. VmHWM belongs to the
+    address space exec creates and only grows, so polling it loses at most the last poll interval.
+    """
+    top = psutil.Process(proc.pid)
+    peak_kb = 0
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            proc.stdout_file.close()  # type: ignore[attr-defined]
-            return proc.returncode, usage.ru_maxrss / 1024  # Linux: kilobytes
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"no exit within {timeout} s")
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no exit within {timeout} s")
+        try:
+            tree = [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for p in tree:
+            try:
+                with open(f"/proc/{p.pid}/status") as status:
+                    line = next((x for x in status if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+                peak_kb = max(peak_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass  # exited between listing and reading
+        time.sleep(0.02)
+    proc.stdout_file.close()  # type: ignore[attr-defined]
+    return proc.returncode, peak_kb / 1024
 
 
 @pytest.mark.servers
 def test_million_reads_memory_bounded(cli: Cli, tmp_path, capsys):
     proc = _spawn_measured(cli, [*LONG, "--trials", "1"])
-    code, peak_mb = _wait_rusage(proc, 120)
+    code, peak_mb = _wait_peak_rss(proc, 120)
     out = (tmp_path / "stdout.txt").read_text()
     assert code == 0, out
     with capsys.disabled():

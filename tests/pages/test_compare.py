@@ -43,7 +43,7 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert delta.loc[("redis", "async"), "Verdict"] == "failed in B"
     assert delta.loc[("redis", "async"), "p50 B (µs)"] == "-"
     assert "None" not in table.to_string()
-    sentence = ("Run B against run A, of 14 tier x mode pairs: slower on 13, faster on 0, no significant change on 0, "
+    sentence = ("Run B against run A, of 16 tier x mode pairs: slower on 15, faster on 0, no significant change on 0, "
                 "not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
