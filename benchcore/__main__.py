@@ -1,5 +1,3 @@
-import sys
+from benchcore.cli import console
 
-from benchcore.cli import main
-
-sys.exit(main())
+console()

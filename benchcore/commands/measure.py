@@ -46,12 +46,19 @@ def _exit_code(run: Run, cancelled: bool) -> int:
     return EXIT_OK if all(r.status == "ok" for r in run.results) else EXIT_TIER_FAILED
 
 
-def _save(run: Run, settings: Settings, err: TextIO) -> bool:
-    from benchcore.results.storage import RunRepository
+def _save(run: Run, settings: Settings, err: TextIO, give_up: threading.Event | None = None) -> bool:
+    """Save run (or spool it: the file stays locked, or give_up is set while waiting for it); True when saved."""
+    from benchcore.results.storage import LockWait, RunRepository
 
     repo = RunRepository(settings.db_path)
+
+    def waiting() -> None:
+        err.write(f"benchcore: {settings.db_path} is locked by another process; waiting up to "
+                  f"{repo.lock_timeout_s:g} s{', Ctrl-C spools the run' if give_up is not None else ''}\n")
+        err.flush()
+
     try:
-        message = repo.save_or_spool(run)
+        message = repo.save_or_spool(run, LockWait(waiting, None if give_up is None else give_up.is_set))
     except BenchError as exc:
         err.write(f"benchcore: run {run.run_id} NOT saved: {settings.scrub(str(exc))}\n")
         return False
@@ -60,6 +67,23 @@ def _save(run: Run, settings: Settings, err: TextIO) -> bool:
         return False
     err.write(f"saved run {run.run_id} ({run.status}) to {settings.db_path}\n")
     return True
+
+
+def _import_spool(settings: Settings, err: TextIO) -> None:
+    """Runs spooled by an earlier start (the file was locked) go into the file now, if it is free at once;
+    otherwise the next save imports them."""
+    from benchcore.results.storage import RunRepository
+
+    repo = RunRepository(settings.db_path, lock_timeout_s=0)
+    if not repo.pending_spool():
+        return
+    try:
+        imported = repo.import_spool()
+    except BenchError:
+        return  # still locked, or unusable: the save will say so
+    if imported:
+        err.write(f"benchcore: imported {len(imported)} spooled run(s) into {settings.db_path}: "
+                  f"{', '.join(imported)}\n")
 
 
 def _ensure_published(settings: Settings, err: TextIO) -> None:
@@ -107,12 +131,19 @@ def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) 
     settings = settings_from_args(args)
     json_path = Path(args.json_path) if args.json_path else None
     preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
+    if not args.no_save:
+        _import_spool(settings, err)  # also imports DuckDB, pandas and pyarrow now, not after a Ctrl-C
     err.write(f"benchcore: this run makes {spec.estimate.describe()}\n")
-    cancel, kill = threading.Event(), threading.Event()
+    cancel, kill, saving, give_up = threading.Event(), threading.Event(), threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         # The first Ctrl-C or SIGTERM (timeout, systemd, docker stop) stops the run and saves what it measured;
-        # a second Ctrl-C stops the benchmark process at once (what it finished is still saved).
+        # a second Ctrl-C stops the benchmark process at once (what it finished is still saved). While the save
+        # waits for a locked file, either one stops the wait and spools the run (the save says where).
+        # Only Event.set here: the main thread never waits on these events, so no lock is taken twice.
+        if saving.is_set():
+            give_up.set()
+            return
         if cancel.is_set():
             kill.set()
             err.write("\nstopping the benchmark process now; saving what it finished\n")
@@ -131,7 +162,8 @@ def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) 
         out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
         code = _exit_code(run, cancel.is_set())
         # Save first: the JSON is a copy, and a full disk or a vanished directory must not cost the run.
-        saved = not args.no_save and _save(run, settings, err)
+        saving.set()
+        saved = not args.no_save and _save(run, settings, err, give_up)
         if saved and spec.preset:
             _ensure_published(settings, err)
         if not args.no_save and not saved:

@@ -159,6 +159,7 @@ class TierSession:
         self._ctx: TierContext | None = None
         self._driver: Driver | None = None
         self._workers: list[Any] = []
+        self._announced = False  # its failure was already reported (after the trial that failed)
 
     @property
     def finished(self) -> bool:
@@ -211,6 +212,10 @@ class TierSession:
         if self.finished or self._driver is None:
             return
         self._guard(lambda: self._trial(trial))
+        if self.results.error is not None and not self._announced:
+            # Say so now, not when the run ends: with trials round-robin the other tiers may run for minutes.
+            self._announced = True
+            self.reporter.start(self.name, self.mode, "failed", trial, message=self.results.error)
 
     def _trial(self, trial: int) -> None:
         assert self._driver is not None
@@ -250,8 +255,9 @@ class TierSession:
         measured = sum(t.stats.ops + t.stats.errors for t in self.results.trials)
         self.reporter.skip(max(0, spec.ops_per_trial * spec.trials - measured))  # keep the overall bar honest
         result = self._result()
-        self.reporter.start(self.name, self.mode, "failed" if result.status == "failed" else "done",
-                            message=result.error or "")
+        if not (self._announced and result.status == "failed"):
+            self.reporter.start(self.name, self.mode, "failed" if result.status == "failed" else "done",
+                                message=result.error or "")
         return result
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -115,6 +115,9 @@ def is_timeout(exc: BaseException) -> bool:
 
 def _fail(out: Outcome, exc: BaseException | None, env: LoopEnv, consecutive: int) -> bool:
     """Count one failed read; True when the loop must stop: a stalled read, or the N-th failure in a row."""
+    if out.timed_out and env.cancel.is_set():
+        out.cancelled = True  # the watchdog ended this read because of Cancel: not the server's failure
+        return True
     out.errors += 1
     if out.timed_out or (exc is not None and is_timeout(exc)):
         waited = max(out.stalled_s, env.read_timeout_s)

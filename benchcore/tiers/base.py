@@ -148,3 +148,10 @@ def shut_down(fd: int) -> None:
         pass  # already shut down or not connected
     finally:
         sock.close()
+
+
+def interrupt_source(source: Any) -> None:
+    """A cache's miss source is a reader or another tier: interrupt its stalled read too, if it can be."""
+    interrupt = getattr(source, "interrupt", None)
+    if callable(interrupt):
+        interrupt()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from functools import partial
 from typing import Any, ClassVar, NoReturn
 
@@ -31,6 +32,8 @@ from benchcore.tiers.base import (
     SyncTier,
     TierContext,
     _TierBase,
+    interrupt_source,
+    shut_down,
 )
 from benchcore.tiers.pgreaders import sync_reader_class
 from benchcore.tiers.pgreaders_async import async_reader_class
@@ -180,6 +183,19 @@ class SyncCacheAside(CacheAside, SyncTier):
             self._ping()
         finally:
             self._source.recover()
+
+    def _sockets(self, client: Any) -> list[Any]:
+        """The client's connected sockets (interrupt() shuts them down); per client library."""
+        return []
+
+    def interrupt(self) -> None:
+        """From the watchdog's thread: the client's own timeout is the read deadline, but after Cancel a stalled
+        read must end now (CANCEL_GRACE_S), so shut its sockets down; a miss may be stalled in the source."""
+        client = self._client
+        for sock in self._sockets(client) if client is not None else ():
+            with suppress(OSError, ValueError):
+                shut_down(sock.fileno())
+        interrupt_source(self._source)
 
     def close(self) -> None:
         self._get = self._set = self._delete = _not_open

@@ -16,7 +16,7 @@ from cachetools import Cache, FIFOCache, LFUCache, LRUCache, TTLCache
 from benchcore.errors import ConfigError, TierUnavailable
 from benchcore.models import RunSpec, ServerInfo, User
 from benchcore.tiers import dataset
-from benchcore.tiers.base import AsyncTier, SyncReader, SyncTier, TierContext, _TierBase
+from benchcore.tiers.base import AsyncTier, SyncReader, SyncTier, TierContext, _TierBase, interrupt_source
 from benchcore.tiers.postgres import async_pg_reader, pg_reader, scrubbed, seed
 
 SOURCE_POSTGRES = "postgresql"
@@ -204,6 +204,10 @@ class InProcessSyncTier(_InProcess, SyncTier):
 
     def recover(self) -> None:
         self._source.recover()
+
+    def interrupt(self) -> None:
+        """A hit cannot stall; a miss can, in the source (PostgreSQL, or the two-level tier's Redis)."""
+        interrupt_source(self._source)
 
     def close(self) -> None:
         self._source.close()

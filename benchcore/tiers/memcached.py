@@ -110,6 +110,13 @@ class MemcachedSyncTier(_Memcached, SyncCacheAside):
         # recover() (both untimed) let that command be this `version`.
         self._client.version()
 
+    def _sockets(self, client: Any) -> list[Any]:
+        # A Client holds `sock`; a PooledClient's object pool holds Clients (pymemcache internals).
+        pool = getattr(client, "client_pool", None)
+        clients = [*getattr(pool, "_used_objs", ()), *getattr(pool, "_free_objs", ())] if pool is not None \
+            else [client]
+        return [c.sock for c in clients if getattr(c, "sock", None) is not None]
+
 
 class MemcachedAsyncTier(_Memcached, AsyncCacheAside):
     name = "memcached"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from benchcore.errors import TierUnavailable
@@ -75,7 +76,7 @@ class AsyncpgHeld:
 
 
 class AsyncpgPooled:
-    """asyncpg.Pool of one: pool.fetchrow = acquire, fetchrow (statement cache), release with asyncpg's reset."""
+    """asyncpg.Pool of one: acquire, fetchrow (statement cache), release with asyncpg's reset (= pool.fetchrow)."""
 
     short = "asyncpg Pool checkout (+ its reset query)"
     what = ("asyncpg Pool checkout per read: pool.fetchrow(SELECT ... WHERE id = $1) = acquire, fetchrow "
@@ -89,9 +90,26 @@ class AsyncpgPooled:
 
     async def write(self, key: int) -> User:
         """One UPDATE ... RETURNING on a checked-out connection (autocommit)."""
+        return await self._fetchrow(self._write_sql, key)
+
+    async def _fetchrow(self, sql: str, key: int) -> User:
+        """What pool.fetchrow does (acquire, fetchrow, release), except when the read is cancelled."""
         if self._pool is None:
             raise ConnectionError("not connected to PostgreSQL")
-        row = await self._pool.fetchrow(self._write_sql, key)
+        pool = self._pool
+        con = await pool.acquire()
+        try:
+            row = await con.fetchrow(sql, key)
+        except asyncio.CancelledError:
+            # The read deadline (or Cancel) ends this worker's loop. release() would wait, without a limit, for
+            # the server to confirm asyncpg's cancel request, which a frozen server never does; and a pool
+            # that lost its connection reconnects in the background. So drop the whole pool, at once.
+            pool.terminate()
+            raise
+        except BaseException:
+            await pool.release(con)
+            raise
+        await pool.release(con)
         if row is None:
             raise missing(key, self.ctx.spec.table)
         return User(id=row[0], name=row[1], age=row[2])
@@ -106,12 +124,7 @@ class AsyncpgPooled:
             raise _failure(self.ctx, exc) from None
 
     async def read(self, key: int) -> User:
-        if self._pool is None:
-            raise ConnectionError("not connected to PostgreSQL")
-        row = await self._pool.fetchrow(self._sql, key)
-        if row is None:
-            raise missing(key, self.ctx.spec.table)
-        return User(id=row[0], name=row[1], age=row[2])
+        return await self._fetchrow(self._sql, key)
 
     async def recover(self) -> None:
         if self._pool is not None:

@@ -125,6 +125,18 @@ class RedisSyncTier(_Redis, SyncCacheAside):
         # Also recover(), untimed: redis-py reconnects a dropped connection on its next command; let that be PING.
         self._client.ping()
 
+    def _sockets(self, client: Any) -> list[Any]:
+        return redis_sockets(client)
+
+
+def redis_sockets(client: Any) -> list[Any]:
+    """A sync redis-py client's connected sockets: its held connection, or its pool's (redis-py internals; a
+    version without them leaves only socket_timeout to end a stalled read)."""
+    pool = getattr(client, "connection_pool", None)
+    conns = [getattr(client, "connection", None), *getattr(pool, "_in_use_connections", ()),
+             *getattr(pool, "_available_connections", ())]
+    return [c._sock for c in conns if c is not None and getattr(c, "_sock", None) is not None]
+
 
 class RedisAsyncTier(_Redis, AsyncCacheAside):
     name = "redis"

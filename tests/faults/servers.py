@@ -389,6 +389,45 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# ---- stalls: SIGSTOP a server (and its children), SIGCONT it again -----------------------------------------------
+
+
+def _process_tree(pid: int) -> list[int]:
+    """pid and every process descended from it (PostgreSQL serves each connection from a child of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(Path(stat).parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def freeze(server: PrivateRedis | PrivateMemcached | PrivatePostgres) -> float:
+    """SIGSTOP the server and its children: it keeps its sockets (the kernel still ACKs) and answers nothing.
+    Returns time.monotonic() just before the first signal. Always pair with thaw()."""
+    assert server.proc is not None and server.proc.poll() is None, "freeze() needs a running server"
+    t0 = time.monotonic()
+    os.kill(server.proc.pid, signal.SIGSTOP)  # first: a stopped parent forks no new children meanwhile
+    for pid in _process_tree(server.proc.pid)[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    return t0
+
+
+def thaw(server: PrivateRedis | PrivateMemcached | PrivatePostgres) -> None:
+    """SIGCONT the server and its children (harmless when it is not stopped, or already gone)."""
+    if server.proc is None or server.proc.poll() is not None:
+        return
+    for pid in reversed(_process_tree(server.proc.pid)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
 # ---- network oddities ------------------------------------------------------------------------------------------
 
 

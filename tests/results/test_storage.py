@@ -20,7 +20,7 @@ import pytest
 
 from benchcore.errors import BenchError, ConfigError, SchemaTooNew, StorageError, StorageLocked
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, ServerInfo, Stats, TierResult, TrialResult
-from benchcore.results import frames
+from benchcore.results import frames, writing
 from benchcore.results.storage import SCHEMA_VERSION, AmbiguousRunId, RunExists, RunNotFound, RunRepository
 
 NASTY_LABEL = "x'); DROP TABLE runs; -- <script>alert(\"hi\")</script> & ünïcode \t%s ?"
@@ -253,7 +253,7 @@ def test_a_failure_mid_save_leaves_nothing_of_the_run(repo: RunRepository, db: P
     def fail(*args: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(RunRepository, "_insert_samples", fail)
+    monkeypatch.setattr(writing, "_insert_samples", fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
         repo.save(make_run("doomed", seed=3))
     monkeypatch.undo()
