@@ -29,10 +29,10 @@ def _names(path: Path) -> list[str]:
     return [line.split(";")[0].split("==")[0].split("[")[0].strip().lower() for line in lines if line]
 
 
-def test_the_console_script_is_cli_main():
+def test_the_console_script_is_cli_console():
     target = PYPROJECT["project"]["scripts"]["benchcore"]
-    assert target == "benchcore.cli:main"
-    assert pkgutil.resolve_name(target) is cli.main
+    assert target == "benchcore.cli:console"
+    assert pkgutil.resolve_name(target) is cli.console
 
 
 def test_every_package_is_in_the_distribution_and_needs_no_data_files():
@@ -67,7 +67,7 @@ def _installed() -> importlib.metadata.EntryPoint:
 
 def test_the_installed_benchcore_command_runs_from_another_directory(tmp_path):
     entry = _installed()
-    assert entry.value == "benchcore.cli:main" and entry.load().__module__ == "benchcore.cli"
+    assert entry.value == "benchcore.cli:console" and entry.load().__module__ == "benchcore.cli"
     script = shutil.which("benchcore", path=os.pathsep.join([str(Path(sys.executable).parent),
                                                               os.environ.get("PATH", "")]))
     assert script, "the benchcore console script is not on PATH nor next to the interpreter"
