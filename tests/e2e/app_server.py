@@ -63,7 +63,8 @@ def streamlit_app(log_path: Path, env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def chromium_page() -> Iterator:
+def chromium() -> Iterator:
+    """Debian's chromium through Playwright (never `playwright install`); skipped locally when it is missing."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -71,9 +72,15 @@ def chromium_page() -> Iterator:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page() -> Iterator:
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
 def screenshot(page, name: str) -> Path:

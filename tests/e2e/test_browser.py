@@ -5,92 +5,39 @@ Run with: pytest -m browser tests/e2e   (screenshots land in test-output/)
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TEST_PREFIX, TEST_TABLE
+from tests.e2e.app_server import OUT, chromium_page, streamlit_app
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "test-output"
-CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-Secret-9d1f"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def server(tmp_path, postgres_url, redis_url, memcached_url) -> Iterator[str]:
-    port = _free_port()
     # A password in the URL (trust auth ignores it): it must never reach the page, the log or the results file.
     pg = postgres_url.replace("://postgres@", f"://postgres:{SECRET}@", 1)
-    env = {**os.environ, "BENCHCORE_DB": str(tmp_path / "results.duckdb"), "BENCHCORE_EMBEDDED": "never",
+    env = {"BENCHCORE_DB": str(tmp_path / "results.duckdb"), "BENCHCORE_EMBEDDED": "never",
            "BENCHCORE_POSTGRES_URL": pg}
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 (closed below, after the server)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
-            time.sleep(0.2)
+    with streamlit_app(tmp_path / "streamlit.log", env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
-        text = (tmp_path / "streamlit.log").read_text()
-        assert "Traceback" not in text, text[-3000:]
-        assert SECRET not in text
-        db = tmp_path / "results.duckdb"
-        assert not db.exists() or SECRET.encode() not in db.read_bytes()
+    text = (tmp_path / "streamlit.log").read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert SECRET not in text
+    db = tmp_path / "results.duckdb"
+    assert not db.exists() or SECRET.encode() not in db.read_bytes()
 
 
 @pytest.fixture
 def page() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()
+    with chromium_page() as p:
+        yield p
 
 
 def _set_number(page, label: str, value: int) -> None:

@@ -6,9 +6,6 @@ Run with: pytest -m browser tests/e2e/test_compare_page.py   (screenshots land i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,8 @@ import pytest
 
 from benchcore.models import Run
 from benchcore.results.storage import RunRepository
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, OUT, ROOT, _free_port, _healthy, _screenshot
+from tests.e2e.app_server import OUT, chromium, streamlit_app
+from tests.e2e.test_browser import _screenshot
 from tests.pages.conftest import make_run
 
 pytestmark = pytest.mark.browser
@@ -44,46 +42,16 @@ def stored(tmp_path) -> tuple[Path, list[Run]]:
 @pytest.fixture
 def server(tmp_path, stored) -> Iterator[str]:
     db, _ = stored
-    port = _free_port()
-    env = {**os.environ, "BENCHCORE_DB": str(db), "BENCHCORE_EMBEDDED": "never"}
     log_path = tmp_path / "streamlit.log"
-    log = open(log_path, "w")  # noqa: SIM115 (closed below, after the server)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
+    with streamlit_app(log_path, {"BENCHCORE_DB": str(db), "BENCHCORE_EMBEDDED": "never"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
-        assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
 
 
 @pytest.fixture
 def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _open(browser, url: str):
