@@ -17,14 +17,13 @@ from typing import Any
 import pandas as pd
 
 from benchcore.models import Progress, RunSpec
+from benchcore.tiers.registry import TIERS
 
 Pair = tuple[str, str]  # (tier, mode)
-# Typical wall time per read at concurrency 1 on a quiet 2-core VM, µs (README "Performance"; either mode): used
-# only until a stored run or this run's warmup has measured the tier. A loaded machine is 2-4x slower (a default run
-# measured 4,031 µs per postgres-orm read at load average 9), which the learned figures then pick up.
-TYPICAL_US: dict[str, float] = {"postgres-orm": 800.0, "postgres-core": 500.0, "postgres-raw": 150.0,
-                                "redis": 90.0, "redis-cluster": 120.0, "memcached": 80.0, "inprocess": 2.0,
-                                "inprocess+redis": 3.0}
+# Typical wall time per read (tiers/registry.py `typical_us`), used only until a stored run or this run's warmup
+# has measured the tier. A loaded machine is 2-4x slower (a default run measured 4,031 µs per postgres-orm read at
+# load average 9), which the learned figures then pick up.
+TYPICAL_US: dict[str, float] = {t.name: t.typical_us for t in TIERS}
 DEFAULT_US = 200.0  # a tier this table does not know
 START_S = 2.0  # worker process start, servers resolved, timer measured
 # Per (tier, mode) and level: table seeded or checked, workers opened and closed, results streamed. A default run

@@ -37,6 +37,9 @@ class TierInfo:
     # Where its cache lives, for the cache model: "local" (one per instance), "shared" or "two-level".
     cache: str = ""
     ttl_whole_seconds: bool = False  # the server keeps TTLs in whole seconds, at least 1 (Memcached)
+    # Typical wall time per read at concurrency 1 on a quiet 2-core VM, µs: the Run page's first duration
+    # estimate (running/eta.py) until a stored run or the warmup has measured the tier.
+    typical_us: float = 200.0
 
     @property
     def server(self) -> str | None:
@@ -46,27 +49,29 @@ class TierInfo:
 
 TIERS: tuple[TierInfo, ...] = (
     TierInfo("postgres-orm", "benchcore.tiers.orm", "OrmSyncTier", "OrmAsyncTier", ("postgres",),
-             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8", "ORM", ladder="orm"),
+             ("postgres",), False, "SQLAlchemy ORM, a Session per read", "#4c78a8", "ORM", ladder="orm",
+             typical_us=800.0),
     TierInfo("postgres-core", "benchcore.tiers.orm", "CoreSyncTier", "CoreAsyncTier", ("postgres",),
-             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM", ladder="core"),
+             ("postgres",), False, "SQLAlchemy Core text(), a Session per read", "#9ecae9", "w/o ORM", ladder="core",
+             typical_us=500.0),
     TierInfo("postgres-raw", "benchcore.tiers.postgres", "RawSyncTier", "RawAsyncTier", ("postgres",),
              ("postgres",), False, "one SELECT, no ORM, no transaction", "#72b7b2", ladder="raw",
-             strategy="no cache"),
+             strategy="no cache", typical_us=150.0),
     TierInfo("redis", "benchcore.tiers.redis", "RedisSyncTier", "RedisAsyncTier", ("redis", "postgres"),
              ("redis", "postgres"), True, "Redis cache-aside over PostgreSQL", "#e45756", "Redis",
-             strategy="Redis", cache="shared"),
+             strategy="Redis", cache="shared", typical_us=90.0),
     TierInfo("redis-cluster", "benchcore.tiers.redis_cluster", "RedisClusterSyncTier", "RedisClusterAsyncTier",
              ("redis-cluster", "postgres"), ("redis-cluster", "postgres"), True,
-             "Redis Cluster (3 masters) cache-aside", "#b279a2", default=False),
+             "Redis Cluster (3 masters) cache-aside", "#b279a2", default=False, typical_us=120.0),
     TierInfo("memcached", "benchcore.tiers.memcached", "MemcachedSyncTier", "MemcachedAsyncTier",
              ("memcached", "postgres"), ("memcached", "postgres"), True, "Memcached cache-aside over PostgreSQL",
-             "#f58518", strategy="Memcached", cache="shared", ttl_whole_seconds=True),
+             "#f58518", strategy="Memcached", cache="shared", ttl_whole_seconds=True, typical_us=80.0),
     TierInfo("inprocess", "benchcore.tiers.inprocess", "InProcessSyncTier", "InProcessAsyncTier", ("postgres",),
              (), True, "cachetools cache in the process", "#54a24b", "in-process",
-             strategy="in-process", cache="local"),
+             strategy="in-process", cache="local", typical_us=2.0),
     TierInfo("inprocess+redis", "benchcore.tiers.twolevel", "TwoLevelSyncTier", "TwoLevelAsyncTier",
              ("redis", "postgres"), ("redis", "postgres"), True, "in-process L1 over Redis L2 over PostgreSQL",
-             "#ff9da6", default=False, strategy="two-level", cache="two-level"),
+             "#ff9da6", default=False, strategy="two-level", cache="two-level", typical_us=3.0),
 )
 TIER_NAMES: tuple[str, ...] = tuple(t.name for t in TIERS)
 DEFAULT_TIERS: tuple[str, ...] = tuple(t.name for t in TIERS if t.default)
