@@ -91,14 +91,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, help="identical runs per placement (default 5; --quick 3)")
     parser.add_argument("--ops", type=int, help="reads per trial (default: RunSpec's; --quick 300)")
     parser.add_argument("--trials", type=int, help="trials per run (default: RunSpec's)")
-    parser.add_argument("--tiers", default="all")
+    parser.add_argument("--tiers", help="a comma list or all (default: the default tiers, as a plain `run` makes)")
     parser.add_argument("--placement", choices=("unpinned", "pinned", "both"), default="both")
     parser.add_argument("--pin-cpu", type=int, default=0)
     parser.add_argument("--db", help="keep the runs in this results database (default: a temporary one)")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     defaults = RunSpec()
-    spec = RunSpec(tiers=args.tiers, ops=args.ops or (300 if args.quick else defaults.ops),
+    spec = RunSpec(tiers=args.tiers or defaults.tiers, ops=args.ops or (300 if args.quick else defaults.ops),
                    trials=args.trials or defaults.trials, table=args.table, key_prefix=args.key_prefix,
                    label="repeatability")
     _util.print_header("benchcore repeatability: identical runs, reported p50 and verdicts")
