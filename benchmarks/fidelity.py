@@ -400,7 +400,8 @@ SAME_WORK = ("same work = + the tier's client options (connect/socket timeouts 3
 
 def benchcore_p50(s: Settings, cfg: Config, tier: str, mode: str) -> tuple[float, int | None]:
     spec = RunSpec(tiers=(tier,), modes=(mode,), ops=cfg.ops, warmup=cfg.warmup, concurrency=1, trials=1,
-                   keys=cfg.keys, seed=cfg.seed, table=cfg.table, key_prefix=cfg.prefix)
+                   keys=cfg.keys, seed=cfg.seed, table=cfg.table, key_prefix=cfg.prefix,
+                   connection="held")  # B holds one connection; a pool checkout per read is a cost of its own
     run = run_benchmark(spec, s, **_util.runner_kwargs())
     result = run.results[0]
     if result.status != "ok" or result.summary is None:
