@@ -62,6 +62,23 @@ def _open(browser, url: str):
     return page
 
 
+def _pick(page, label: str, option: str, timeout_s: float = 30.0) -> None:
+    """Open a selectbox and choose an option; reopened while a rerun (after a resize or a tab) closes the list."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page.get_by_label(label, exact=True).click()
+        choice = page.get_by_role("option", name=option).first
+        try:
+            choice.wait_for(timeout=3_000)
+            choice.click()
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+
+
 def _chips(page) -> str:
     return page.locator("[data-testid='stMultiSelect']").first.inner_text()
 
@@ -105,8 +122,7 @@ def test_compare_page_defaults_tabs_rename_and_shared_link(server, browser, stor
 
     # Rename run B: the chips, both selectors, the run picker and the charts show the new name at once.
     page.get_by_text("Rename or delete a run").click()
-    page.get_by_label("Run", exact=True).click()
-    page.get_by_role("option", name="after change").first.click()
+    _pick(page, "Run", "after change")
     box = page.get_by_label("New label")
     box.fill("renamed in the browser")
     box.press("Enter")
