@@ -83,6 +83,14 @@ def chromium_page() -> Iterator:
         yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
+def wait_for(check, what: str, timeout_s: float = 30.0) -> None:
+    """Poll check() until it holds, failing with what was awaited at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def screenshot(page, name: str) -> Path:
     """The whole page: Streamlit scrolls inside its own container, so make the viewport as tall as the content."""
     OUT.mkdir(exist_ok=True)

@@ -16,7 +16,7 @@ import pytest
 
 from benchcore.models import Run
 from benchcore.results.storage import RunRepository
-from tests.e2e.app_server import OUT, chromium, streamlit_app
+from tests.e2e.app_server import OUT, chromium, streamlit_app, wait_for
 from tests.e2e.test_browser import _screenshot
 from tests.pages.conftest import make_run
 
@@ -87,13 +87,6 @@ def _choice(page, label: str) -> str:
     return page.get_by_label(label, exact=True).input_value()
 
 
-def _wait_for(check, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def _tables_fit(page) -> list[tuple[int, int]]:
     """(scrollWidth, clientWidth) of every table's scroller: equal when no column is off-screen."""
     return page.evaluate("""[...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
@@ -129,9 +122,9 @@ def test_compare_page_defaults_tabs_rename_and_shared_link(server, browser, stor
     page.get_by_role("button", name="Rename", exact=True).click()
     page.get_by_text("Run renamed.").wait_for(timeout=30_000)
     # Polled: the page redraws top to bottom, and every widget must get there without a reload.
-    _wait_for(lambda: "renamed in the browser" in _chips(page), "the chips to show the new name")
-    _wait_for(lambda: _choice(page, "Run B").startswith("renamed in the browser"), "Run B to show the new name")
-    _wait_for(lambda: _choice(page, "Run").startswith("renamed in the browser"), "the run picker to follow")
+    wait_for(lambda: "renamed in the browser" in _chips(page), "the chips to show the new name")
+    wait_for(lambda: _choice(page, "Run B").startswith("renamed in the browser"), "Run B to show the new name")
+    wait_for(lambda: _choice(page, "Run").startswith("renamed in the browser"), "the run picker to follow")
     assert "after change" not in _chips(page)
     assert _choice(page, "Run A (baseline)").startswith("baseline")  # the comparison itself is kept
     _screenshot(page, OUT / "compare-renamed.png")

@@ -6,21 +6,14 @@ Run with: pytest -m browser tests/e2e/test_run_page.py   (screenshots land in te
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from tests.conftest import TEST_PREFIX, TEST_TABLE
+from tests.e2e.app_server import wait_for
 from tests.e2e.test_browser import OUT, _screenshot, _set_number, page, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-
-
-def _wait_for(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_invalid_input_cancel_and_reload_in_a_real_browser(server, page):  # noqa: F811 (pytest fixtures)
@@ -47,7 +40,7 @@ def test_invalid_input_cancel_and_reload_in_a_real_browser(server, page):  # noq
         box.fill(value)
         box.press("Enter")
     page.get_by_text("MB of memory at peak").wait_for(timeout=15_000)  # the estimate before the run
-    _wait_for(run.is_enabled, 15, "Run benchmark to be enabled")
+    wait_for(run.is_enabled, "Run benchmark to be enabled", 15)
     run.click()
     page.get_by_text(re.compile(r"measuring \(\d")).first.wait_for(timeout=90_000)  # timed reads under way
     page.get_by_text(re.compile(r"elapsed · about .+ left")).first.wait_for(timeout=15_000)  # the ETA by the bar
