@@ -108,11 +108,11 @@ def _expected_hits(lam: np.ndarray, mu: np.ndarray, cache: Cache, t: float) -> n
         life = cache.ttl_s if cache.ttl_s is not None and cache.ttl_s < t else t
         return lam * _life(mu, None if math.isinf(life) else life)
     if math.isinf(t):
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             return np.where(lam > 0, lam * _life(mu, cache.ttl_s), 0.0)
     q = -np.expm1(-lam * t)
     a = lam * np.exp(-lam * t)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # an overflow is an entry that never leaves: E[H] = inf
         return np.where(q > 0, q * lam * _life(mu + a, cache.ttl_s), 0.0)  # q = 0: never hit (not 0 x inf)
 
 
