@@ -8,7 +8,12 @@ burst, so they are not independent draws. Per tier x mode the evidence is theref
   permutation distribution when trial p50s tie, the tie-corrected normal approximation for large ones), and
 * the effect: B/A = median of B's trial p50s / median of A's (the reported p50 of each run).
 
-B is "faster" / "slower" only when p < alpha AND |B/A - 1| > min_effect; otherwise "no significant change".
+B is "faster" / "slower" only when p < alpha AND |B/A - 1| exceeds the effect floor: min_effect, or the larger
+of the two runs' own CV of trial p50s when that is larger. The floor scales with noise because the trials of one
+run are interleaved (they share its placement and its drift) while two runs are not: on this 2-core machine
+identical pinned runs drifted apart by 15-25 % with their trials 10-25 % apart, and a rank test on 5 vs 5 tight
+trials calls any such shift significant. A change smaller than the runs' own trial-to-trial spread is therefore
+"no significant change", and Comparison.notes names the pairs it held back. Otherwise "no significant change".
 With fewer than MIN_TRIALS trials on a side there is no verdict ("too few trials"). The smallest p a rank test
 can give is 2 / C(n_a + n_b, n_a): 0.10 for 3 vs 3 trials, so such pairs are "no significant change" by
 construction, and Comparison.notes says so. No presentation here: views/ turn a Comparison into tables.
@@ -126,8 +131,8 @@ class Comparison:
 
 
 def method_name(alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> str:
-    """'Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %'."""
-    return f"Mann-Whitney U on trial p50s, α = {alpha:g}, minimum effect {min_effect * 100:g} %"
+    """'Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV'."""
+    return f"Mann-Whitney U on trial p50s, α = {alpha:g}, minimum effect {min_effect * 100:g} % or the runs' CV"
 
 
 def min_possible_p(n_a: int, n_b: int) -> float:
@@ -152,21 +157,43 @@ def mann_whitney(a: Iterable[float], b: Iterable[float]) -> tuple[float, str]:
     return float(result.pvalue), test
 
 
+def _values(trial_p50s: Iterable[float]) -> list[float]:
+    return [float(v) for v in trial_p50s if v is not None and math.isfinite(v)]
+
+
+def trial_cv(trial_p50s: Iterable[float]) -> float:
+    """Coefficient of variation of one run's trial p50s, as a fraction (results/stats.py's cv_pct / 100)."""
+    x = np.asarray(_values(trial_p50s), dtype=float)
+    return float(x.std(ddof=1) / x.mean()) if x.size >= 2 and x.mean() > 0 else 0.0
+
+
+def effect_floor(a: Iterable[float], b: Iterable[float], min_effect: float = MIN_EFFECT) -> float:
+    """The smallest |B/A - 1| called a change: min_effect, or the noisier run's CV of trial p50s if larger."""
+    return max(min_effect, trial_cv(a), trial_cv(b))
+
+
 def decide(a: Iterable[float], b: Iterable[float], alpha: float = ALPHA,
            min_effect: float = MIN_EFFECT) -> tuple[str, float | None, float | None, str | None]:
     """(verdict, ratio B/A, p, test) from two runs' trial p50s; ratio and p are None when not computable."""
-    xa = [float(v) for v in a if v is not None and math.isfinite(v)]
-    xb = [float(v) for v in b if v is not None and math.isfinite(v)]
+    xa, xb = _values(a), _values(b)
     ma, mb = (float(np.median(x)) if x else None for x in (xa, xb))
     ratio = mb / ma if ma is not None and mb is not None and ma > 0 else None
     if len(xa) < MIN_TRIALS or len(xb) < MIN_TRIALS or ratio is None:
         return TOO_FEW, ratio, None, None
     p, test = mann_whitney(xa, xb)
-    if p < alpha and ratio > 1.0 + min_effect:
+    floor = effect_floor(xa, xb, min_effect)
+    if p < alpha and ratio > 1.0 + floor:
         return SLOWER, ratio, p, test
-    if p < alpha and ratio < 1.0 - min_effect:
+    if p < alpha and ratio < 1.0 - floor:
         return FASTER, ratio, p, test
     return NO_CHANGE, ratio, p, test
+
+
+def held_back(pair: PairComparison, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> bool:
+    """A pair that would have been faster or slower with the fixed minimum effect, but is inside its runs'
+    own trial-to-trial spread."""
+    return (pair.verdict == NO_CHANGE and pair.p_value is not None and pair.p_value < alpha
+            and pair.ratio is not None and abs(pair.ratio - 1.0) > min_effect)
 
 
 def _finite(value: float | None) -> float | None:
@@ -241,13 +268,26 @@ def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float
                                c) for t, m, c in keys)
 
     return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
-                      tuple(comparison_warnings(run_a, run_b)), tuple(verdict_notes(pairs, alpha)))
+                      tuple(comparison_warnings(run_a, run_b)), tuple(verdict_notes(pairs, alpha, min_effect)))
 
 
-def verdict_notes(pairs: Iterable[PairComparison], alpha: float = ALPHA) -> list[str]:
-    """What limits the verdicts: pairs with too few trials, trial counts that cannot reach p < alpha."""
+def verdict_notes(pairs: Iterable[PairComparison], alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> list[str]:
+    """What limits the verdicts: pairs with too few trials, trial counts that cannot reach p < alpha, pairs held
+    back by their runs' own noise, and every pair moving one way (the machine, more often than the code)."""
     pairs = [p for p in pairs if p.compared]
     notes: list[str] = []
+    noisy = [p for p in pairs if held_back(p, alpha, min_effect)]
+    if noisy:
+        shown = "; ".join(f"{p.where} {p.mode} B/A {p.ratio:.2f} within CV "
+                          f"{effect_floor(p.a.trial_p50s_us, p.b.trial_p50s_us, min_effect) * 100:.0f} %"
+                          for p in noisy if p.ratio is not None)
+        notes.append(f"Not called a change because the shift is smaller than the runs' own trial-to-trial spread: "
+                     f"{shown}. Re-run both with less noise (pinned, a quieter machine, more reads per trial).")
+    ratios = [p.ratio for p in pairs if p.ratio is not None and p.verdict != TOO_FEW]
+    if len(ratios) >= 3 and (min(ratios) > 1.0 + min_effect or max(ratios) < 1.0 - min_effect):
+        notes.append(f"Every compared tier x mode moved the same way (B/A {min(ratios):.2f}–{max(ratios):.2f}). "
+                     "A shift this uniform is more often the machine (placement, frequency, a neighbour) than the "
+                     "code under test: compare runs made side by side before trusting it.")
     few = sorted({(p.a.trials, p.b.trials) for p in pairs if p.verdict == TOO_FEW})
     for n_a, n_b in few:
         notes.append(f"With {n_a} trial(s) in A and {n_b} in B there is no verdict: at least {MIN_TRIALS} per run "

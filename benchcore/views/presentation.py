@@ -252,7 +252,7 @@ def delta_table(comparison: Comparison) -> pd.DataFrame:
 
 def delta_summary(comparison: Comparison) -> str:
     """'Run B against run A, of 10 tier x mode pairs: slower on 2, faster on 0, no significant change on 8
-    (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).'"""
+    (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV).'"""
     counts = comparison.counts()
     means = sum(p.verdict == MEANS_ONLY for p in comparison.pairs)
     if means:

@@ -47,7 +47,8 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert "None" not in table.to_string()
     pairs = 2 * len(TIER_NAMES)
     sentence = (f"Run B against run A, of {pairs} tier x mode pairs: slower on {pairs - 1}, faster on 0, no significant"
-                " change on 0, not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %).")
+                " change on 0, not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the "
+                "runs' CV).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
 

@@ -61,6 +61,30 @@ def test_minimum_effect_and_significance_are_both_needed():
     assert ratio > 1.05 and p > 0.05 and outcome == cmp.NO_CHANGE
 
 
+def test_a_shift_inside_the_runs_own_spread_is_no_significant_change():
+    steady = [95.0, 97.0, 100.0, 103.0, 106.0]  # CV 4 %
+    noisy = [108.0, 109.0, 110.0, 111.0, 160.0]  # every trial above A's, but one 45 % out: CV 19 %
+    assert cmp.effect_floor(steady, noisy) == pytest.approx(cmp.trial_cv(noisy)) and cmp.trial_cv(noisy) > 0.18
+    outcome, ratio, p, _ = verdict(steady, noisy)
+    assert (outcome, ratio) == (cmp.NO_CHANGE, pytest.approx(1.10)) and p < 0.01  # significant, but inside the noise
+    assert verdict(steady, [v * 1.3 for v in noisy])[0] == cmp.SLOWER  # 43 % is beyond it
+    assert verdict(steady, [v * 1.1 for v in steady])[0] == cmp.SLOWER  # the same 10 % with quiet runs is a change
+    c = cmp.compare_runs(make_run("a", {("redis", "sync"): steady}), make_run("b", {("redis", "sync"): noisy}))
+    assert c.pairs[0].verdict == cmp.NO_CHANGE and cmp.held_back(c.pairs[0])
+    assert len(c.notes) == 1 and "redis sync B/A 1.10 within CV 19 %" in c.notes[0]
+
+
+def test_a_note_says_when_every_pair_moved_the_same_way():
+    keys = [("redis", "sync"), ("redis", "async"), ("memcached", "sync")]
+    a = make_run("a", dict.fromkeys(keys, A5))
+    slower = {k: [v * f for v in A5] for k, f in zip(keys, (1.2, 1.15, 1.3), strict=True)}
+    drift = cmp.compare_runs(a, make_run("b", slower))
+    assert [p.verdict for p in drift.pairs] == [cmp.SLOWER] * 3  # the verdicts stand: the note says what to doubt
+    assert any("moved the same way (B/A 1.15–1.30)" in n for n in drift.notes)
+    one = cmp.compare_runs(a, make_run("b", {**dict.fromkeys(keys, A5), ("redis", "sync"): [v * 1.2 for v in A5]}))
+    assert one.notes == ()  # one tier slower, the others unchanged: the code, not the machine
+
+
 def test_the_p_value_method_follows_sample_size_and_ties():
     assert cmp.mann_whitney(A5, [v * 2 for v in A5])[1] == cmp.EXACT
     assert cmp.mann_whitney([1.0, 1.0, 2.0, 3.0], [2.0, 4.0, 5.0, 6.0])[1] == cmp.PERMUTATION
@@ -94,7 +118,7 @@ def test_compare_runs_names_every_pair_and_says_why_some_are_not_compared():
     assert (slower.a.trials, slower.b.trials) == (5, 5) and slower.b.p50_us == pytest.approx(120.0)
     assert slower.a.ci_low_us is not None and slower.a.ci_high_us is not None
     assert slower.a.ci_low_us <= 100.0 <= slower.a.ci_high_us
-    assert c.method == "Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %"
+    assert c.method == "Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV"
     assert c.notes == ("With 2 trial(s) in A and 5 in B there is no verdict: at least 3 per run are needed.",)
 
 
