@@ -11,6 +11,7 @@ from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import ARRIVALS, DISTRIBUTIONS, MAX_LABEL, MODES, TIER_NAMES, RunSpec
 from benchcore.results import bundles, frames
+from benchcore.results.compare import WATCHED_PCT
 from benchcore.results.storage import RunNotFound
 from benchcore.running import eta
 from benchcore.running.jobs import BenchmarkJob
@@ -175,6 +176,7 @@ def progress_panel(job_id: str) -> None:
         return
     if not job.running:
         st.rerun()
+    job.watched()
     ui.guarded(lambda: _progress(job), "the progress panel")
 
 
@@ -217,6 +219,12 @@ def results(job: BenchmarkJob) -> None:
     else:
         saved = "The run is saved to the results database."
     ui.run_status(summary, run, cancelled=job.state == "cancelled", elapsed_s=job.elapsed_s, saved=saved)
+    watched = run.environment.progress_watched_pct
+    if watched is not None and watched >= WATCHED_PCT:
+        st.caption(f"A browser redrew the progress during {watched:.0f} % of this run. If it runs on this machine "
+                   "it shared the client's CPUs: p99 and max can read higher than from the CLI (1.5-2.3x on 2 "
+                   "cores; p50 stays within a few %). The run is stored with this share, and Compare warns when "
+                   "only one of two runs was watched.")
     if run.label:
         st.text(f"Label: {run.label}")
     st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "

@@ -35,6 +35,7 @@ from benchcore.tiers.registry import MODES, TIER_NAMES, tier_info, tier_order
 ALPHA = 0.05
 MIN_EFFECT = 0.05  # a 5 % change in p50: smaller ones are within this machine's run-to-run drift
 MIN_TRIALS = 3
+WATCHED_PCT = 10.0  # a dashboard run whose progress a browser redrew for at least this share of its time
 # Exact permutation distribution (ties) only up to this many splits of the pooled trials (8 vs 8 = 12,870);
 # beyond it the tie-corrected normal approximation is accurate enough and much cheaper.
 MAX_EXACT_SPLITS = 20_000
@@ -376,6 +377,12 @@ def environment_warnings(a: Environment, b: Environment) -> list[str]:
     out = [f"Different {what}: {_shown(getattr(a, name))} in A vs {_shown(getattr(b, name))} in B."
            for name, what in _MACHINE
            if _known(getattr(a, name)) and _known(getattr(b, name)) and getattr(a, name) != getattr(b, name)]
+    watched = [(name, env.progress_watched_pct or 0.0) for name, env in (("A", a), ("B", b))]
+    if any(pct >= WATCHED_PCT for _, pct in watched) and any(pct < WATCHED_PCT for _, pct in watched):
+        name, pct = max(watched, key=lambda w: w[1])
+        out.append(f"A browser redrew the progress during {pct:.0f} % of run {name} and not during the other: if it "
+                   "ran on the client's machine it shared its CPUs, which lifts p99 and max (1.5-2.3x here) more "
+                   "than p50.")
     pa = {**a.packages, **({"benchcore": a.benchcore_version} if a.benchcore_version else {})}
     pb = {**b.packages, **({"benchcore": b.benchcore_version} if b.benchcore_version else {})}
     changed = [f"{k} {pa[k]} -> {pb[k]}" for k in sorted(set(pa) & set(pb)) if pa[k] != pb[k]]

@@ -105,6 +105,7 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] 
     "client_cpu_affinity": ("client_cpu_affinity", _cpu_list, _cpus),
     "timer_overhead_ns": ("timer_overhead_ns", _same, _real),
     "native": ("native", lambda n: [dict(e) for e in n], _native),
+    "progress_watched_pct": ("progress_watched_pct", _same, _real),
 }
 
 

@@ -12,6 +12,7 @@ cores and skew both.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -72,6 +73,7 @@ class BenchmarkJob:
     learned: dict[tuple[str, str, int], float] = field(default_factory=dict, repr=False)
     estimator: Estimator | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _watched_s: set[int] = field(default_factory=set, repr=False)  # whole seconds of the run a page redrew in
 
     @property
     def state(self) -> JobState:
@@ -114,6 +116,17 @@ class BenchmarkJob:
             return None
         return self.estimator.remaining_s()
 
+    def watched(self) -> None:
+        """A page is redrawing this run's progress now (its browser may share the client's CPUs)."""
+        if self.running:
+            self._watched_s.add(int(time.time() - self.started))
+
+    @property
+    def watched_pct(self) -> float:
+        """Share of the run's seconds in which a page redrew its progress."""
+        seconds = max(1, math.ceil(self.elapsed_s))
+        return min(100.0, 100.0 * len(self._watched_s) / seconds)
+
     def _on_progress(self, progress: Progress) -> None:
         self.progress = progress  # one attribute store: atomic under the GIL, no lock needed
         if self.estimator is not None:
@@ -128,6 +141,7 @@ class BenchmarkJob:
             self.error = f"the run stopped on an unexpected error ({type(exc).__name__}); details are in the server log"
             log.error("benchmark job %s failed: %s", self.job_id, settings.scrub(repr(exc)))
         else:
+            run = replace(run, environment=replace(run.environment, progress_watched_pct=round(self.watched_pct, 1)))
             self.run = run
             try:
                 from benchcore.results.frames import samples_frame

@@ -48,6 +48,7 @@ def test_run_small_benchmark_shows_tables_charts_and_saves(db_path, redis_url):
     wait_until(at, finished)
     no_exceptions(at)
     assert any("saved to the results database" in s.value for s in at.success)
+    assert any("A browser redrew the progress during" in c.value for c in at.caption)  # wait_until polled it
     tables = [d.value for d in at.dataframe]
     assert len(tables) == 2  # sync and async
     for table in tables:

@@ -201,7 +201,7 @@ def test_version_1_environment_reads_into_the_record_and_writes_back_the_same() 
                                                         "15.20")
     assert env.servers["redis"].placement == EmbeddedPlacement(cpu_affinity=(0,), pinned_cpus=None)
     assert env.native == () and env.extra == {}
-    assert codec.environment_to_dict(env) == {**V1_ENVIRONMENT, "native": []}
+    assert codec.environment_to_dict(env) == {**V1_ENVIRONMENT, "native": [], "progress_watched_pct": None}
 
 
 def test_missing_keys_get_defaults_and_unknown_or_ill_typed_ones_are_kept() -> None:
@@ -222,7 +222,7 @@ def test_every_environment_field_round_trips() -> None:
         cpu_count=4, cpu_affinity=(0, 1, 2, 3), packages={"redis": "8.1.0"}, benchcore_version="0.2.0",
         servers={"redis": ServerEnvironment("embedded", "127.0.0.1:1", "7", EmbeddedPlacement((2,), (2,)))},
         client_cpu_affinity=(0,), timer_overhead_ns=55.5, native=({"tier": "redis", "native_p50_us": 20.0},),
-        extra={"future": [1, 2]})
+        progress_watched_pct=37.5, extra={"future": [1, 2]})
     defaults = Environment()
     # A field added to Environment must be set here, so that this test checks the codec carries it.
     assert [f.name for f in fields(Environment) if getattr(env, f.name) == getattr(defaults, f.name)] == []

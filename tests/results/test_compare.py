@@ -85,6 +85,21 @@ def test_a_note_says_when_every_pair_moved_the_same_way():
     assert one.notes == ()  # one tier slower, the others unchanged: the code, not the machine
 
 
+def test_a_run_watched_in_a_browser_against_one_that_was_not_is_a_warning():
+    def watched(pct):
+        return cmp.comparison_warnings(make_run("a", {("redis", "sync"): A5}, environment=ENV),
+                                       make_run("b", {("redis", "sync"): A5},
+                                                environment=replace(ENV, progress_watched_pct=pct)))
+
+    assert any("redrew the progress during 80 % of run B" in w for w in watched(80.0))
+    assert watched(5.0) == [] and watched(None) == []  # a glance, or a CLI run: nothing to say
+    both = cmp.comparison_warnings(make_run("a", {("redis", "sync"): A5},
+                                            environment=replace(ENV, progress_watched_pct=90.0)),
+                                   make_run("b", {("redis", "sync"): A5},
+                                            environment=replace(ENV, progress_watched_pct=60.0)))
+    assert both == []  # both watched: alike
+
+
 def test_the_p_value_method_follows_sample_size_and_ties():
     assert cmp.mann_whitney(A5, [v * 2 for v in A5])[1] == cmp.EXACT
     assert cmp.mann_whitney([1.0, 1.0, 2.0, 3.0], [2.0, 4.0, 5.0, 6.0])[1] == cmp.PERMUTATION

@@ -287,7 +287,7 @@ def test_a_version_1_file_is_upgraded_and_keeps_every_figure(v1_file: Path) -> N
         environment = json.loads(stored["environment"])
         document = codec.environment_to_dict(run.environment)
         assert {k: document[k] for k in environment} == environment
-        assert set(document) - set(environment) == {"native"}
+        assert set(document) - set(environment) == {"native", "progress_watched_pct"}  # fields added since
         assert run.environment.client_cpu_affinity == (0, 1) and run.environment.benchcore_version == "0.1.0"
         assert run.environment.timer_overhead_ns == stored["timer_overhead_ns"]
     partial = repo.get_run("9ff6095fdaff")

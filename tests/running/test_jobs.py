@@ -104,3 +104,30 @@ def test_registry_keeps_a_bounded_history(settings):
         jobs.append(job)
     assert reg.get(jobs[0].job_id) is None
     assert reg.get(jobs[-1].job_id) is jobs[-1]
+
+
+def test_a_run_records_the_share_of_its_time_a_page_redrew_its_progress(settings):
+    from benchcore.running.jobs import _default_runner
+
+    go = threading.Event()
+
+    def held(*args, **kwargs):
+        assert go.wait(WAIT_S)
+        return _default_runner(*args, **kwargs)
+
+    reg = JobRegistry(runner=held)
+    job, _ = reg.start(spec(label="watched"), settings)
+    job.watched()  # the progress fragment, once, in the run's first second
+    go.set()
+    assert job.wait(WAIT_S) and job.state == "done", job.error
+    assert job.run is not None and job.run.environment.progress_watched_pct is not None
+    assert 0 < job.run.environment.progress_watched_pct <= 100
+    stored = RunRepository(settings.db_path).get_run(job.run.run_id, with_samples=False)
+    assert stored.environment.progress_watched_pct == job.run.environment.progress_watched_pct
+    before = job.watched_pct
+    job.watched()  # after the end: not the run's time
+    assert job.watched_pct == before
+
+    unwatched, _ = JobRegistry().start(spec(label="unwatched"), settings)
+    assert unwatched.wait(WAIT_S) and unwatched.run is not None
+    assert unwatched.run.environment.progress_watched_pct == 0.0
