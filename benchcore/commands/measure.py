@@ -15,29 +15,53 @@ from benchcore.commands import EXIT_CANCELLED, EXIT_OK, EXIT_TIER_FAILED, settin
 from benchcore.commands.arguments import given_fields
 from benchcore.errors import BenchError
 from benchcore.models import Progress, Run, RunSpec
+from benchcore.running.eta import Estimator, duration_words, estimate_run, learned_from
 from benchcore.settings import Settings
 from benchcore.views import report
 
 
 class ProgressPrinter:
-    """One updating line on a terminal; a line per tier otherwise (CI logs)."""
+    """One updating line on a terminal; a line per tier otherwise (CI logs). With an Estimator (the one the Run
+    page uses), each line also says about how long the rest of the run takes."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, estimator: Estimator | None = None) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self.estimator = estimator
+
+    def _left(self) -> str:
+        if self.estimator is None:
+            return ""
+        return f" · about {duration_words(self.estimator.remaining_s())} left"
 
     def __call__(self, p: Progress) -> None:
+        if self.estimator is not None:
+            self.estimator.update(p)
         pct = 100.0 * p.reads_done / p.reads_total if p.reads_total else 100.0
         if self.tty:
             trial = f"trial {p.trial}/{p.trials} " if p.trial else ""
-            self.stream.write(f"\r\033[K[{pct:5.1f}%] {p.tier} ({p.mode}) {p.phase} {trial}{p.done:,}/{p.total:,}")
+            self.stream.write(f"\r\033[K[{pct:5.1f}%] {p.tier} ({p.mode}) {p.phase} {trial}{p.done:,}/{p.total:,}"
+                              + ("" if p.phase in ("done", "failed") else self._left()))
             if p.phase in ("done", "failed"):
                 self.stream.write("\n" if p.phase == "done" else f" - {text.escape(p.message)}\n")
             self.stream.flush()
         elif p.phase in ("done", "failed"):
             end = "done" if p.phase == "done" else f"FAILED: {text.escape(p.message)}"
-            self.stream.write(f"[{pct:5.1f}%] {p.tier} ({p.mode}) {end}\n")
+            left = self._left() if p.reads_done < p.reads_total else ""
+            self.stream.write(f"[{pct:5.1f}%] {p.tier} ({p.mode}) {end}{left}\n")
             self.stream.flush()
+
+
+def _learned(settings: Settings, no_save: bool) -> dict[tuple[str, str, int], float]:
+    """Time per read from the newest stored runs, for the estimate; nothing when there is no file to read."""
+    if no_save or not settings.db_path.exists():
+        return {}
+    from benchcore.results.storage import RunRepository
+
+    try:
+        return learned_from(RunRepository(settings.db_path, lock_timeout_s=0))
+    except BenchError:  # locked or unreadable: the typical figures will do for an estimate
+        return {}
 
 
 def _exit_code(run: Run, cancelled: bool) -> int:
@@ -133,7 +157,9 @@ def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) 
     preflight.check_run_outputs(json_path, None if args.no_save else settings.db_path)
     if not args.no_save:
         _import_spool(settings, err)  # also imports DuckDB, pandas and pyarrow now, not after a Ctrl-C
-    err.write(f"benchcore: this run makes {spec.estimate.describe()}\n")
+    learned = _learned(settings, args.no_save)
+    err.write(f"benchcore: this run makes {spec.estimate.describe()}; expect "
+              f"{estimate_run(spec, learned).describe()}\n")
     cancel, kill, saving, give_up = threading.Event(), threading.Event(), threading.Event(), threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -157,7 +183,8 @@ def _execute(spec: RunSpec, args: argparse.Namespace, out: TextIO, err: TextIO) 
         if threading.current_thread() is threading.main_thread() else {}
     try:
         started = time.monotonic()
-        run = run_in_worker(spec, settings, on_progress=ProgressPrinter(err), cancel=cancel, kill=kill)
+        run = run_in_worker(spec, settings, on_progress=ProgressPrinter(err, Estimator(spec, learned)), cancel=cancel,
+                            kill=kill)
         out.write(report.results_table(run) + "\n")
         out.write(f"\nrun {run.run_id}: {run.status} in {time.monotonic() - started:.1f} s\n")
         code = _exit_code(run, cancel.is_set())

@@ -74,8 +74,9 @@ def test_every_run_states_its_estimate_before_it_starts(cli: Cli):
     res = cli(*small_run_args("--tiers", "inprocess,postgres-raw", "--modes", "sync"))
     assert res.code == 0, res.text
     first = res.err.splitlines()[0]
-    assert first == "benchcore: this run makes 400 timed reads (2 tiers x 1 mode x 1 trial x 200 reads), " \
-                    "0.0 MB of samples", res.err
+    assert first.startswith("benchcore: this run makes 400 timed reads (2 tiers x 1 mode x 1 trial x 200 reads), "
+                            "0.0 MB of samples; expect about "), res.err
+    assert "MB of memory at peak" in first  # the Run page's estimate, in the terminal too
 
 
 @pytest.mark.servers
