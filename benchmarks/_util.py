@@ -35,6 +35,30 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "memcached": 11211}
 
 
+# Debian's chromium, driven by Playwright (never `playwright install`); the browser tests use the same.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_healthy(url: str) -> bool:
+    """Whether the Streamlit server at url answers its health check."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def command_line() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 

@@ -20,12 +20,10 @@ default set, which adds the CPU-bound SQLAlchemy tiers and the in-process cache.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +34,15 @@ from benchcore.models import Run, RunSpec
 from benchcore.results.storage import RunRepository
 from benchmarks import _util
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM, CHROMIUM_ARGS = _util.CHROMIUM, _util.CHROMIUM_ARGS
 TARGET_P99, TARGET_MAX = 1.2, 3.0
 ISSUE_TIERS = "postgres-raw,redis,memcached"
 WATCHED, AWAY = "watched", "away"
 DEFAULTS = RunSpec()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def start_app(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = _util.free_port()
     env = {**os.environ, "BENCHCORE_DB": str(db), "BENCHCORE_EMBEDDED": "never"}
     out = open(log, "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -69,7 +51,7 @@ def start_app(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
                             cwd=_util.REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while not _healthy(url):
+    while not _util.app_healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("streamlit did not start:\n" + log.read_text()[-2000:])
         time.sleep(0.2)

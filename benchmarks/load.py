@@ -113,19 +113,13 @@ def _yes(flag: bool) -> str:
 # ---- 2. a stall ----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of our own on a free loopback port (no persistence), stopped on the way out."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed")
-    port = _free_port()
+    port = _util.free_port()
     workdir = tempfile.mkdtemp(prefix="benchcore-load-redis-")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

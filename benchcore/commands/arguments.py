@@ -213,7 +213,7 @@ def _add_stored_commands(sub: Any) -> None:
     compare.add_argument("run_a", help=f"the baseline: {RUN_ID_HELP}")
     compare.add_argument("run_b", help=f"the run compared with it: {RUN_ID_HELP}")
     compare.add_argument("--threshold", type=_percent, default=MIN_EFFECT * 100, metavar="PCT",
-                         help="minimum effect in percent of p50 (default 5): smaller changes, or changes smaller than "
+                         help="minimum effect in percent of p50: smaller changes, or changes smaller than "
                               "either run's CV of trial p50s, are never a verdict; only a slowdown beyond them "
                               "exits 1")
     compare.add_argument("--json", dest="json_path",

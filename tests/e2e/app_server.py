@@ -3,50 +3,34 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from benchmarks import _util
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+CHROMIUM, CHROMIUM_ARGS = _util.CHROMIUM, _util.CHROMIUM_ARGS  # the dashboard benchmark drives the same browser
 
 
 @contextmanager
 def streamlit_app(log_path: Path, env: dict[str, str]) -> Iterator[str]:
     """The app's URL while it runs; its whole output goes to log_path. No flags but the port: the repository's
     .streamlit/config.toml decides everything else, as for a user."""
-    port = _free_port()
+    port = _util.free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed below, after the server)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
                             cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while not _healthy(url):
+        while not _util.app_healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:])
