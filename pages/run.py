@@ -14,7 +14,7 @@ from benchcore.results import bundles, frames
 from benchcore.results.compare import WATCHED_PCT
 from benchcore.results.storage import RunNotFound
 from benchcore.running import eta
-from benchcore.running.jobs import BenchmarkJob
+from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_POLL_S, BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
 from benchcore.spec import (
     ASYNC_DRIVERS,
@@ -33,11 +33,10 @@ from pages import _load
 
 ui.require_navigation()
 
-# This page's redraws run in the browser, on this machine's CPUs: with the tab on the progress, p99 was 1.1-2.2x
-# the CLI's on 2 cores; with the browser on another page, 0.8-1.2x (benchmarks/dashboard_vs_cli.py).
-TAIL_ADVICE = ("For the truest p99 and max, let nothing redraw while it measures: go to another page or tab. The run "
-               "goes on in its own process and is saved; this page shows it when you come back.")
-POLL_S = 1.0  # seconds between progress redraws: each is a React render in the browser, on the CPUs the run uses
+# Why the pace: benchcore/running/jobs.py (PROGRESS_POLL_S, QUIET_POLL_S).
+TAIL_ADVICE = (f"While reads are timed this panel updates every {QUIET_POLL_S:g} s, so that its redraws stay out of "
+               "p99 and max. For the truest tails, go to another page or tab: the run goes on in its own process and "
+               "is saved, and this page shows it when you come back.")
 DEFAULTS = RunSpec()
 CLOSED, OPEN, SWEEP = "Closed loop", "Open loop (target rate)", "Concurrency sweep"
 SWEEP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -168,22 +167,26 @@ def form() -> RunSpec | None:
     return spec if clicked else None
 
 
-@st.fragment(run_every=POLL_S)
-def progress_panel(job_id: str) -> None:
-    """Polls the worker thread; when the run ends, reruns the whole page to show the results."""
-    job = ui.registry().get(job_id)
-    if job is None:
-        return
-    if not job.running:
-        st.rerun()
-    job.watched()
-    ui.guarded(lambda: _progress(job), "the progress panel")
+def progress_panel(job: BenchmarkJob) -> None:
+    """The progress as a fragment that reruns itself at the job's redraw pace: slow while reads are timed, so that
+    this page's redraws (in the browser and here, on the client's CPUs) stay out of the tail figures."""
+    interval = job.redraw_interval_s()
+
+    def panel() -> None:
+        current = ui.registry().get(job.job_id)
+        if current is None:
+            return
+        if not current.running or current.redraw_interval_s() != interval:
+            st.rerun()  # the results, or the same panel at its other pace
+        current.watched()
+        ui.guarded(lambda: _progress(current, interval), "the progress panel")
+
+    st.fragment(panel, run_every=interval)()
 
 
-def _progress(job: BenchmarkJob) -> None:
+def _progress(job: BenchmarkJob, interval: float) -> None:
     p = job.progress
-    # Not a `with` block: leaving one would mark the status "complete" while the run goes on.
-    status = st.status(f"Running: {presentation.progress_text(p)}", state="running", expanded=True)
+    status = st.expander(f"Running: {presentation.progress_text(p)}", expanded=True, icon=":material/hourglass_top:")
     done = f"{p.reads_done:,} of {p.reads_total:,} timed reads" if p else "starting"
     left = job.eta_s
     eta_text = f" · about {eta.duration_words(left)} left" if left is not None and p is not None else ""
@@ -192,7 +195,7 @@ def _progress(job: BenchmarkJob) -> None:
     if job.cancel_event.is_set():
         status.caption("Cancelling: the current tier stops at its next check.")
         return
-    status.caption(TAIL_ADVICE)
+    status.caption(TAIL_ADVICE if interval == QUIET_POLL_S else f"Updates every {PROGRESS_POLL_S:g} s. " + TAIL_ADVICE)
     if status.button("Cancel run", key="cancel"):
         job.cancel()
 
@@ -333,7 +336,7 @@ def main() -> None:
         return
     st.session_state["job_id"] = job.job_id
     if job.running:
-        progress_panel(job.job_id)
+        progress_panel(job)
     else:
         results(job)
 

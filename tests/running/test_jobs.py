@@ -131,3 +131,13 @@ def test_a_run_records_the_share_of_its_time_a_page_redrew_its_progress(settings
     unwatched, _ = JobRegistry().start(spec(label="unwatched"), settings)
     assert unwatched.wait(WAIT_S) and unwatched.run is not None
     assert unwatched.run.environment.progress_watched_pct == 0.0
+
+
+def test_the_progress_redraws_slowly_only_while_reads_are_timed_and_much_is_left():
+    from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_POLL_S, redraw_interval_s
+
+    assert QUIET_POLL_S > PROGRESS_POLL_S
+    assert redraw_interval_s("timed", 60.0, cancelling=False) == QUIET_POLL_S
+    for phase, left, cancelling in (("prepare", 60.0, False), ("warmup", 60.0, False), ("timed", 3.0, False),
+                                    ("timed", None, False), ("timed", 60.0, True), (None, None, False)):
+        assert redraw_interval_s(phase, left, cancelling) == PROGRESS_POLL_S, (phase, left, cancelling)
