@@ -14,7 +14,7 @@ from benchcore.results import bundles, frames
 from benchcore.results.compare import WATCHED_PCT
 from benchcore.results.storage import RunNotFound
 from benchcore.running import eta
-from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_POLL_S, BenchmarkJob
+from benchcore.running.jobs import QUIET_POLL_S, BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
 from benchcore.spec import (
     ASYNC_DRIVERS,
@@ -34,9 +34,9 @@ from pages import _load
 ui.require_navigation()
 
 # Why the pace: benchcore/running/jobs.py (PROGRESS_POLL_S, QUIET_POLL_S).
-TAIL_ADVICE = (f"While reads are timed this panel updates every {QUIET_POLL_S:g} s, so that its redraws stay out of "
-               "p99 and max. For the truest tails, go to another page or tab: the run goes on in its own process and "
-               "is saved, and this page shows it when you come back.")
+TAIL_ADVICE = (f"This panel updates every {QUIET_POLL_S:g} s, so that its redraws stay out of p99 and max. For the "
+               "truest tails, go to another page or tab: the run goes on in its own process and is saved, and this "
+               "page shows it when you come back.")
 DEFAULTS = RunSpec()
 CLOSED, OPEN, SWEEP = "Closed loop", "Open loop (target rate)", "Concurrency sweep"
 SWEEP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -168,8 +168,8 @@ def form() -> RunSpec | None:
 
 
 def progress_panel(job: BenchmarkJob) -> None:
-    """The progress as a fragment that reruns itself at the job's redraw pace: slow while reads are timed, so that
-    this page's redraws (in the browser and here, on the client's CPUs) stay out of the tail figures."""
+    """The progress as a fragment that reruns itself at the job's redraw pace: slow for a long run, so that this
+    page's redraws (in the browser and here, on the client's CPUs) stay out of the tail figures."""
     interval = job.redraw_interval_s()
 
     def panel() -> None:
@@ -177,7 +177,7 @@ def progress_panel(job: BenchmarkJob) -> None:
         if current is None:
             return
         if not current.running or current.redraw_interval_s() != interval:
-            st.rerun()  # the results, or the same panel at its other pace
+            st.rerun()  # the results, or (cancelling) the same panel at the faster pace
         current.watched()
         ui.guarded(lambda: _progress(current, interval), "the progress panel")
 
@@ -195,7 +195,8 @@ def _progress(job: BenchmarkJob, interval: float) -> None:
     if job.cancel_event.is_set():
         status.caption("Cancelling: the current tier stops at its next check.")
         return
-    status.caption(TAIL_ADVICE if interval == QUIET_POLL_S else f"Updates every {PROGRESS_POLL_S:g} s. " + TAIL_ADVICE)
+    if interval == QUIET_POLL_S:
+        status.caption(TAIL_ADVICE)
     if status.button("Cancel run", key="cancel"):
         job.cancel()
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from benchcore.errors import BenchError
 from benchcore.models import Progress, Run, RunSpec
-from benchcore.running.eta import Estimator
+from benchcore.running.eta import Estimator, estimate_run
 from benchcore.running.worker import without_samples
 from benchcore.settings import Settings
 
@@ -38,17 +38,17 @@ Saver = Callable[[Run, Settings], str | None]
 
 # How often a page redraws a run's progress. Each redraw is a ~30-50 ms burst in the browser and the Streamlit server
 # on the machine's CPUs, and a p99 (the slowest 1 % of reads) moves once such bursts cover about 1 % of the timed
-# time: redrawing every 0.5-2 s lifted p99 1.5-2.3x over the CLI's on 2 cores, every 5 s 0.8-1.55x (median 1.15),
-# and with the browser on another page 0.93-1.17x (benchmarks/dashboard_vs_cli.py).
-PROGRESS_POLL_S = 1.0  # set-up, warmup, the last seconds and cancelling: the page follows closely
-QUIET_POLL_S = 5.0  # while reads are timed
+# time: redrawing every 0.5-2 s lifted p99 1.5-2.3x over the CLI's on 2 cores, and with the browser on another page
+# it was 0.93-1.17x (benchmarks/dashboard_vs_cli.py). The pace is chosen once per run: switching it needs a full
+# page rerun, a far larger burst (it cost one async tier a 21-46 ms read when it happened mid-run).
+PROGRESS_POLL_S = 1.0  # short runs, and a run being cancelled: the page follows closely
+QUIET_POLL_S = 5.0  # runs expected to take longer than QUIET_MIN_RUN_S
+QUIET_MIN_RUN_S = 6.0  # shorter runs would wait up to QUIET_POLL_S for their results: most of the run again
 
 
-def redraw_interval_s(phase: str | None, left_s: float | None, cancelling: bool) -> float:
-    """QUIET_POLL_S while a trial is timed and more than that is left of the run (so the end shows promptly);
-    PROGRESS_POLL_S otherwise."""
-    timing = phase == "timed" and not cancelling
-    return QUIET_POLL_S if timing and left_s is not None and left_s > QUIET_POLL_S else PROGRESS_POLL_S
+def redraw_interval_s(expected_s: float, cancelling: bool) -> float:
+    """QUIET_POLL_S for a run expected to take over QUIET_MIN_RUN_S, PROGRESS_POLL_S otherwise or once cancelled."""
+    return QUIET_POLL_S if expected_s > QUIET_MIN_RUN_S and not cancelling else PROGRESS_POLL_S
 
 
 def save_run(run: Run, settings: Settings) -> str | None:
@@ -89,6 +89,7 @@ class BenchmarkJob:
     estimator: Estimator | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _watched_s: set[int] = field(default_factory=set, repr=False)  # whole seconds of the run a page redrew in
+    expected_s: float = field(default=0.0, init=False)  # the run's estimated duration when it started
 
     @property
     def state(self) -> JobState:
@@ -116,6 +117,7 @@ class BenchmarkJob:
     def __post_init__(self) -> None:
         if self.estimator is None:
             self.estimator = Estimator(self.spec, self.learned)
+        self.expected_s = estimate_run(self.spec, self.learned).duration_s
 
     @property
     def fraction(self) -> float:
@@ -132,9 +134,8 @@ class BenchmarkJob:
         return self.estimator.remaining_s()
 
     def redraw_interval_s(self) -> float:
-        """How often a page should redraw this run's progress now (redraw_interval_s())."""
-        p = self.progress
-        return redraw_interval_s(p.phase if p else None, self.eta_s, self.cancel_event.is_set())
+        """How often a page should redraw this run's progress (redraw_interval_s(), from the estimate at start)."""
+        return redraw_interval_s(self.expected_s, self.cancel_event.is_set())
 
     def watched(self) -> None:
         """A page is redrawing this run's progress now (its browser may share the client's CPUs)."""

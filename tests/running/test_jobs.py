@@ -133,11 +133,15 @@ def test_a_run_records_the_share_of_its_time_a_page_redrew_its_progress(settings
     assert unwatched.run.environment.progress_watched_pct == 0.0
 
 
-def test_the_progress_redraws_slowly_only_while_reads_are_timed_and_much_is_left():
-    from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_POLL_S, redraw_interval_s
+def test_a_long_run_redraws_its_progress_slowly_a_short_or_cancelled_one_promptly():
+    from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_MIN_RUN_S, QUIET_POLL_S, BenchmarkJob, redraw_interval_s
 
     assert QUIET_POLL_S > PROGRESS_POLL_S
-    assert redraw_interval_s("timed", 60.0, cancelling=False) == QUIET_POLL_S
-    for phase, left, cancelling in (("prepare", 60.0, False), ("warmup", 60.0, False), ("timed", 3.0, False),
-                                    ("timed", None, False), ("timed", 60.0, True), (None, None, False)):
-        assert redraw_interval_s(phase, left, cancelling) == PROGRESS_POLL_S, (phase, left, cancelling)
+    assert redraw_interval_s(QUIET_MIN_RUN_S * 3, cancelling=False) == QUIET_POLL_S
+    assert redraw_interval_s(QUIET_MIN_RUN_S * 3, cancelling=True) == PROGRESS_POLL_S
+    assert redraw_interval_s(QUIET_MIN_RUN_S / 2, cancelling=False) == PROGRESS_POLL_S
+    long, short = BenchmarkJob(RunSpec()), BenchmarkJob(spec())  # the default run (~45 s), a 400-read one
+    assert long.expected_s > QUIET_MIN_RUN_S > short.expected_s
+    assert (long.redraw_interval_s(), short.redraw_interval_s()) == (QUIET_POLL_S, PROGRESS_POLL_S)
+    long.cancel()
+    assert long.redraw_interval_s() == PROGRESS_POLL_S
