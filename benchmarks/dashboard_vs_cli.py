@@ -1,7 +1,7 @@
 """Dashboard vs CLI: the same spec run by a real browser click on "Run benchmark" and by `benchcore run`.
 
 The dashboard's run executes in a worker process, so nothing the Streamlit server does (page reruns, the
-progress fragment every 0.5 s) shares a GIL with the timed loop. This measures that: per tier x mode, the
+progress fragment) shares a GIL with the timed loop. This measures that: per tier x mode, the
 dashboard's p50, p99 and max against the CLI's, alternating dashboard and CLI `--rounds` times (default 2),
 median of the per-round ratios. Target (issue 10): p99 ratio <= 1.2 and max ratio <= 3 for every tier x mode.
 The CLI's own p99 spread across rounds (max / min) is printed beside it: on a shared 2-core machine a p99 moves by

@@ -226,9 +226,10 @@ def results(job: BenchmarkJob) -> None:
     watched = run.environment.progress_watched_pct
     if watched is not None and watched >= WATCHED_PCT:
         st.caption(f"A browser redrew the progress during {watched:.0f} % of this run. If it runs on this machine "
-                   "it shared the client's CPUs: p99 and max can read higher than from the CLI (1.5-2.3x on 2 "
-                   "cores; p50 stays within a few %). The run is stored with this share, and Compare warns when "
-                   "only one of two runs was watched.")
+                   "it shared the client's CPUs: p99 and max can read higher than from the CLI (up to 2.3x on 2 "
+                   "cores with a redraw every second, within the CLI's own spread at the 5 s pace of long runs; p50 "
+                   "stays within a few %). The run is stored with this share, and Compare warns when only one of two "
+                   "runs was watched.")
     if run.label:
         st.text(f"Label: {run.label}")
     st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "

@@ -381,7 +381,7 @@ def environment_warnings(a: Environment, b: Environment) -> list[str]:
     if any(pct >= WATCHED_PCT for _, pct in watched) and any(pct < WATCHED_PCT for _, pct in watched):
         name, pct = max(watched, key=lambda w: w[1])
         out.append(f"A browser redrew the progress during {pct:.0f} % of run {name} and not during the other: if it "
-                   "ran on the client's machine it shared its CPUs, which lifts p99 and max (1.5-2.3x here) more "
+                   "ran on the client's machine it shared its CPUs, which lifts p99 and max (up to 2.3x here) more "
                    "than p50.")
     pa = {**a.packages, **({"benchcore": a.benchcore_version} if a.benchcore_version else {})}
     pb = {**b.packages, **({"benchcore": b.benchcore_version} if b.benchcore_version else {})}

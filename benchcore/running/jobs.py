@@ -38,9 +38,10 @@ Saver = Callable[[Run, Settings], str | None]
 
 # How often a page redraws a run's progress. Each redraw is a ~30-50 ms burst in the browser and the Streamlit server
 # on the machine's CPUs, and a p99 (the slowest 1 % of reads) moves once such bursts cover about 1 % of the timed
-# time: redrawing every 0.5-2 s lifted p99 1.5-2.3x over the CLI's on 2 cores, and with the browser on another page
-# it was 0.93-1.17x (benchmarks/dashboard_vs_cli.py). The pace is chosen once per run: switching it needs a full
-# page rerun, a far larger burst (it cost one async tier a 21-46 ms read when it happened mid-run).
+# time: redrawing every 0.5-2 s lifted p99 to 1.1-2.3x the CLI's on 2 cores; every 5 s, 0.98-1.26x, as close as
+# with the browser on another page (benchmarks/dashboard_vs_cli.py, whose CLI alone varies 1.9-2.8x between rounds).
+# The pace is chosen once per run: switching it needs a full page rerun, a far larger burst (it cost one async tier
+# a 21-46 ms read when it happened mid-run).
 PROGRESS_POLL_S = 1.0  # short runs, and a run being cancelled: the page follows closely
 QUIET_POLL_S = 5.0  # runs expected to take longer than QUIET_MIN_RUN_S
 QUIET_MIN_RUN_S = 6.0  # shorter runs would wait up to QUIET_POLL_S for their results: most of the run again
