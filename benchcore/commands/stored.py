@@ -54,6 +54,7 @@ def _label(label: str) -> str:
 
 def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from benchcore.results.storage import RunRepository
+    from benchcore.views.presentation import run_status_text
 
     settings = settings_from_args(args)
     if not settings.db_path.exists():
@@ -65,7 +66,11 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("no runs yet (python -m benchcore run)\n")
         return EXIT_OK
     sweeps = repo.sweep_levels()  # a sweep's listing row holds one concurrency; it measured several
-    rows = [[r.run_id, str(r.started_at)[:19], r.status, text.escape(r.label), r.tiers, r.modes, r.distribution,
+    # As Compare lists them: a run its user stopped is "cancelled" or "partial, cancelled", never "failed".
+    tiers = repo.summaries([str(i) for i in frame["run_id"]], pooled_only=True)
+    stopped = set(tiers.loc[tiers["status"] == "cancelled", "run_id"].astype(str)) if not tiers.empty else set()
+    rows = [[r.run_id, str(r.started_at)[:19], run_status_text(r.status, r.run_id in stopped), text.escape(r.label),
+             r.tiers, r.modes, r.distribution,
              ",".join(map(str, sweeps[r.run_id])) if r.run_id in sweeps else r.concurrency, r.trials, f"{r.ops:,}",
              text.escape(r.machine)] for r in frame.itertuples()]
     out.write(report.plain_table(RUNS_HEADERS, rows) + "\n")
