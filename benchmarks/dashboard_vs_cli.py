@@ -105,10 +105,9 @@ def dashboard_run(page: Any, url: str, args: Any, label: str, db: Path, away: bo
 
 def _saved(db: Path, label: str) -> bool:
     try:
-        runs = RunRepository(db).list_runs()
+        return _run_id(RunRepository(db), label) is not None
     except Exception:  # the app may hold the file while it saves: look again in a second
         return False
-    return bool(len(runs)) and bool((runs["label"] == label).any())
 
 
 def cli_run(args: Any, db: Path, label: str) -> None:
@@ -118,10 +117,17 @@ def cli_run(args: Any, db: Path, label: str) -> None:
                    cwd=_util.REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def by_label(repo: RunRepository, label: str) -> Run:
+def _run_id(repo: RunRepository, label: str) -> str | None:
     runs = repo.list_runs()
-    run_id = runs[runs["label"] == label]["run_id"].iloc[0]
-    return repo.get_run(str(run_id), with_samples=False)
+    ids = runs[runs["label"] == label]["run_id"] if len(runs) else []
+    return str(ids.iloc[0]) if len(ids) else None
+
+
+def by_label(repo: RunRepository, label: str) -> Run:
+    run_id = _run_id(repo, label)
+    if run_id is None:
+        raise SystemExit(f"no stored run is labelled {label!r}")
+    return repo.get_run(run_id, with_samples=False)
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

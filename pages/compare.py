@@ -279,7 +279,7 @@ def main() -> None:
         return
     all_summaries = repo.summaries(None, pooled_only=True)
     names = charts.run_names(runs)
-    cancelled = set(all_summaries.loc[all_summaries["status"] == "cancelled", "run_id"].astype(str))
+    cancelled = presentation.stopped_runs(all_summaries)
     selected = choose_runs(presentation.runs_table(runs, cancelled), runs, names)
     if not selected:
         st.query_params.pop(selection.RUNS_PARAM, None)

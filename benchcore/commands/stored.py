@@ -54,7 +54,7 @@ def _label(label: str) -> str:
 
 def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from benchcore.results.storage import RunRepository
-    from benchcore.views.presentation import run_status_text
+    from benchcore.views.presentation import run_status_text, stopped_runs
 
     settings = settings_from_args(args)
     if not settings.db_path.exists():
@@ -67,8 +67,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     sweeps = repo.sweep_levels()  # a sweep's listing row holds one concurrency; it measured several
     # As Compare lists them: a run its user stopped is "cancelled" or "partial, cancelled", never "failed".
-    tiers = repo.summaries([str(i) for i in frame["run_id"]], pooled_only=True)
-    stopped = set(tiers.loc[tiers["status"] == "cancelled", "run_id"].astype(str)) if not tiers.empty else set()
+    stopped = stopped_runs(repo.summaries([str(i) for i in frame["run_id"]], pooled_only=True))
     rows = [[r.run_id, str(r.started_at)[:19], run_status_text(r.status, r.run_id in stopped), text.escape(r.label),
              r.tiers, r.modes, r.distribution,
              ",".join(map(str, sweeps[r.run_id])) if r.run_id in sweeps else r.concurrency, r.trials, f"{r.ops:,}",

@@ -30,6 +30,7 @@ import numpy as np
 
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, TierResult
 from benchcore.presets import REFERENCE_KEY
+from benchcore.results.stats import cv_pct
 from benchcore.tiers.registry import MODES, TIER_NAMES, tier_info, tier_order
 
 ALPHA = 0.05
@@ -163,9 +164,8 @@ def _values(trial_p50s: Iterable[float]) -> list[float]:
 
 
 def trial_cv(trial_p50s: Iterable[float]) -> float:
-    """Coefficient of variation of one run's trial p50s, as a fraction (results/stats.py's cv_pct / 100)."""
-    x = np.asarray(_values(trial_p50s), dtype=float)
-    return float(x.std(ddof=1) / x.mean()) if x.size >= 2 and x.mean() > 0 else 0.0
+    """Coefficient of variation of one run's trial p50s, as a fraction (the cv_pct its summary shows / 100)."""
+    return cv_pct(np.asarray(_values(trial_p50s), dtype=float)) / 100.0
 
 
 def effect_floor(a: Iterable[float], b: Iterable[float], min_effect: float = MIN_EFFECT) -> float:

@@ -163,11 +163,16 @@ def with_repeat_stats(pooled: Stats, trial_p50s: Sequence[float]) -> Stats:
     median = float(np.median(values))
     if values.size < 2:
         return replace(pooled, p50_us=median)
-    mean = float(values.mean())
-    cv = float(values.std(ddof=1) / mean * 100.0) if mean > 0 else 0.0
+    cv = cv_pct(values)
     low, high = median_ci(values)
     return replace(pooled, p50_us=median, p50_ci_low_us=low, p50_ci_high_us=high, cv_pct=cv,
                    unstable=cv > UNSTABLE_CV_PCT)
+
+
+def cv_pct(values: np.ndarray) -> float:
+    """Coefficient of variation (%, sample standard deviation) of trial p50s; 0 with fewer than 2 or a zero mean."""
+    mean = float(values.mean()) if values.size else 0.0
+    return float(values.std(ddof=1) / mean * 100.0) if values.size >= 2 and mean > 0 else 0.0
 
 
 def median_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:

@@ -293,6 +293,13 @@ def progress_fraction(p: Progress | None) -> float:
     return max(0.0, min(1.0, p.reads_done / p.reads_total))
 
 
+def stopped_runs(summaries: pd.DataFrame) -> set[str]:
+    """Ids of the runs with a cancelled tier (RunRepository.summaries() rows): their user stopped them."""
+    if summaries.empty:
+        return set()
+    return set(summaries.loc[summaries["status"] == "cancelled", "run_id"].astype(str))
+
+
 def run_status_text(status: str, cancelled: bool) -> str:
     """A run's status as the user knows it: a run stopped by its user is "cancelled" (status failed: nothing
     was measured) or "partial, cancelled", never "failed"."""
