@@ -2,14 +2,17 @@
 
 Per tier x mode: the reported p50 of every run (median of its trial p50s), the CV of those p50s across runs,
 and how often the run itself flagged the figure unstable. Then every pair of runs is compared the way
-`benchcore compare` does (Mann-Whitney U on trial p50s + a 5 % minimum effect): identical runs should give
-"no significant change" for (nearly) every tier x mode.
+`benchcore compare` does, twice: on the trials alone (Mann-Whitney U on trial p50s, the floor 5 % or the runs'
+CV), and with the machine's drift between identical runs (results/drift.py) estimated from the *other* runs
+of the script (leave the compared two out, so no pair judges itself; needs --runs >= 7). Identical runs should
+give "no significant change" for (nearly) every tier x mode; the drift floors say how large a change must be to
+be seen on this machine.
 
 Placement: unpinned (the scheduler decides, per run, whether client and server share a CPU: the 2-3x of
 placement.py) and pinned (the client and every local server on one CPU for the whole script, restored at the
 end, as fidelity.py does), run one after the other; `--placement unpinned|pinned|both` (default both).
 
-    python benchmarks/repeatability.py [--runs 5] [--placement both] [--quick]
+    python benchmarks/repeatability.py [--runs 7] [--placement both] [--quick]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/repeatability.py`: ma
 import numpy as np
 
 from benchcore.models import Run, RunSpec
+from benchcore.results import drift
 from benchcore.results.compare import NO_CHANGE, compare_runs
 from benchcore.results.storage import RunRepository
 from benchcore.running.process import run_in_worker
@@ -49,6 +53,22 @@ def measure(spec: RunSpec, runs: int, db: Path) -> list[Run]:
     return done
 
 
+def verdict_counts(runs: list[Run], with_drift: bool) -> dict[str, int]:
+    """Verdicts of every pair of runs; with_drift: the floors from the other runs (leave two out)."""
+    verdicts: dict[str, int] = {}
+    for a, b in itertools.combinations(runs, 2):
+        others = drift.estimate([r for r in runs if r.run_id not in (a.run_id, b.run_id)][-drift.MAX_HISTORY:]) \
+            if with_drift else None
+        for pair in compare_runs(a, b, drift=others).pairs:
+            verdicts[pair.verdict] = verdicts.get(pair.verdict, 0) + 1
+    return verdicts
+
+
+def share(verdicts: dict[str, int]) -> float:
+    total = sum(verdicts.values())
+    return verdicts.get(NO_CHANGE, 0) / total if total else 0.0
+
+
 def summarize(runs: list[Run]) -> dict[str, Any]:
     keys = [(r.tier, r.mode) for r in runs[0].results]
     rows = []
@@ -64,31 +84,42 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         cv = float(values.std(ddof=1) / values.mean() * 100) if values.size > 1 and values.mean() > 0 else float("nan")
         rows.append({"tier": tier, "mode": mode, "p50s": p50s, "cv_pct": cv, "flagged_unstable": unstable,
                      "max_min": float(values.max() / values.min()) if values.size else float("nan")})
-    verdicts: dict[str, int] = {}
-    for a, b in itertools.combinations(runs, 2):
-        for pair in compare_runs(a, b).pairs:
-            verdicts[pair.verdict] = verdicts.get(pair.verdict, 0) + 1
-    total = sum(verdicts.values())
-    return {"rows": rows, "verdicts": verdicts, "no_change_share": verdicts.get(NO_CHANGE, 0) / total if total else 0}
+    verdicts = verdict_counts(runs, with_drift=False)
+    out: dict[str, Any] = {"rows": rows, "verdicts": verdicts, "no_change_share": share(verdicts)}
+    if len(runs) >= drift.MIN_HISTORY + 2:
+        with_drift = verdict_counts(runs, with_drift=True)
+        floors = drift.estimate(runs[-drift.MAX_HISTORY:]).floors
+        for row in rows:
+            row["drift_pct"] = floors.get((row["tier"], row["mode"], None), float("nan")) * 100
+        out.update(drift_verdicts=with_drift, drift_no_change_share=share(with_drift))
+    return out
 
 
 def report(name: str, summary: dict[str, Any], runs: int) -> None:
     print(f"\n### {name}: {runs} identical runs\n")
     _util.print_table(
         ["tier", "mode", "reported p50 per run (µs)", "CV across runs", "max/min", "runs flagged unstable",
-         "CV <= 10 %"],
+         "CV <= 10 %", "drift floor"],
         [[r["tier"], r["mode"], ", ".join(f"{p:.1f}" for p in r["p50s"]), f"{r['cv_pct']:.1f} %",
-          f"{r['max_min']:.2f}", f"{r['flagged_unstable']}/{runs}", "yes" if r["cv_pct"] <= 10 else "no"]
+          f"{r['max_min']:.2f}", f"{r['flagged_unstable']}/{runs}", "yes" if r["cv_pct"] <= 10 else "no",
+          f"{r['drift_pct']:.0f} %" if "drift_pct" in r else "-"]
          for r in summary["rows"]])
     pairs = runs * (runs - 1) // 2
-    counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary["verdicts"].items()))
-    print(f"\n{pairs} comparisons of identical runs x {len(summary['rows'])} tier x mode pairs: {counts}; "
-          f"no significant change in {summary['no_change_share']:.0%} (target >= 95 %)")
+    for what, verdicts, got in (("trials alone", summary["verdicts"], summary["no_change_share"]),
+                                ("with the drift of the other runs", summary.get("drift_verdicts"),
+                                 summary.get("drift_no_change_share"))):
+        if verdicts is None:
+            print(f"\n{what}: needs --runs >= {drift.MIN_HISTORY + 2}")
+            continue
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(verdicts.items()))
+        print(f"\n{what}: {pairs} comparisons of identical runs x {len(summary['rows'])} tier x mode pairs: "
+              f"{counts}; no significant change in {got:.0%} (target >= 95 %)")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = _util.base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, help="identical runs per placement (default 5; --quick 3)")
+    parser.add_argument("--runs", type=int, help="identical runs per placement (default 7, the fewest that leave "
+                        f"{drift.MIN_HISTORY} others to estimate the drift of each pair; --quick 3)")
     parser.add_argument("--ops", type=int, help="reads per trial (default: RunSpec's; --quick 300)")
     parser.add_argument("--trials", type=int, help="trials per run (default: RunSpec's)")
     parser.add_argument("--tiers", help="a comma list or all (default: the default tiers, as a plain `run` makes)")
@@ -96,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pin-cpu", type=int, default=0)
     parser.add_argument("--db", help="keep the runs in this results database (default: a temporary one)")
     args = parser.parse_args(argv)
-    runs = args.runs or (3 if args.quick else 5)
+    runs = args.runs or (3 if args.quick else drift.MIN_HISTORY + 2)
     defaults = RunSpec()
     spec = RunSpec(tiers=args.tiers or defaults.tiers, ops=args.ops or (300 if args.quick else defaults.ops),
                    trials=args.trials or defaults.trials, table=args.table, key_prefix=args.key_prefix,

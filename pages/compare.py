@@ -10,7 +10,7 @@ import streamlit as st
 from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import TIER_NAMES
-from benchcore.results import bundles
+from benchcore.results import bundles, drift
 from benchcore.results.compare import MIN_TRIALS, compare_runs, method_name
 from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.views import charts, presentation, selection
@@ -49,12 +49,15 @@ DELTA_COLUMN_CONFIG: dict[str, Any] = {
     "p50 B/A": st.column_config.TextColumn("B/A", width=55, help="B's p50 / A's p50 (medians of the trial p50s): "
                                            "below 1 = B faster"),
     "p": st.column_config.TextColumn(width=50, help="two-sided Mann-Whitney U test on the two runs' trial p50s"),
+    "min effect": st.column_config.TextColumn(width=90, help="the smallest |B/A - 1| called a change, and what set "
+                                              "it: the 5 % minimum, the noisier run's CV of trial p50s, or this "
+                                              "machine's drift between identical stored runs of this workload"),
     "trials A / B": st.column_config.TextColumn("trials", width=55, help=f"trials measured in A / in B: {MIN_TRIALS} "
                                                 "each for a verdict; 4 each before p can go below 0.05"),
     "throughput A (ops/s)": st.column_config.TextColumn("ops/s A", width=75, help=_THROUGHPUT_HELP.format("A")),
     "throughput B (ops/s)": st.column_config.TextColumn("ops/s B", width=75, help=_THROUGHPUT_HELP.format("B")),
     "Verdict": st.column_config.TextColumn(width=135, help=f"{method_name()}: faster or slower only when p < 0.05 "
-                                           "and B/A differs from 1 by more than 5 %"),
+                                           "and B/A differs from 1 by more than the min effect"),
 }
 
 
@@ -146,7 +149,7 @@ def delta(a: str, b: str) -> None:
         return
     repo = ui.repository()
     run_a, run_b = repo.get_run(a, with_samples=False), repo.get_run(b, with_samples=False)
-    comparison = compare_runs(run_a, run_b)
+    comparison = compare_runs(run_a, run_b, drift=drift.of_stored(repo, run_b))
     for warning in comparison.warnings:
         st.warning(ui.plain(warning), icon=":material/warning:")
     st.markdown(presentation.delta_summary(comparison))

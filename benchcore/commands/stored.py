@@ -88,6 +88,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from benchcore.results import drift
     from benchcore.results.compare import compare_runs
 
     json_path = Path(args.json_path) if args.json_path else None
@@ -97,7 +98,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     run_a, run_b = stored_run(repo, args.run_a), stored_run(repo, args.run_b)
     if run_a.run_id == run_b.run_id:
         raise ConfigError(f"RUN_A and RUN_B are the same run ({run_a.run_id}); give two different runs")
-    comparison = compare_runs(run_a, run_b, min_effect=args.threshold / 100.0)
+    comparison = compare_runs(run_a, run_b, min_effect=args.threshold / 100.0, drift=drift.of_stored(repo, run_b))
     out.write(report.comparison_report(comparison, run_a, run_b) + "\n")
     if json_path:
         json_path.write_text(json.dumps(report.comparison_dict(comparison), indent=2, ensure_ascii=False) + "\n",

@@ -8,12 +8,13 @@ burst, so they are not independent draws. Per tier x mode the evidence is theref
   permutation distribution when trial p50s tie, the tie-corrected normal approximation for large ones), and
 * the effect: B/A = median of B's trial p50s / median of A's (the reported p50 of each run).
 
-B is "faster" / "slower" only when p < alpha AND |B/A - 1| exceeds the effect floor: min_effect, or the larger
-of the two runs' own CV of trial p50s when that is larger. The floor scales with noise because the trials of one
-run are interleaved (they share its placement and its drift) while two runs are not: on this 2-core machine
-identical pinned runs drifted apart by 15-25 % with their trials 10-25 % apart, and a rank test on 5 vs 5 tight
-trials calls any such shift significant. A change smaller than the runs' own trial-to-trial spread is therefore
-"no significant change", and Comparison.notes names the pairs it held back. Otherwise "no significant change".
+B is "slower" only when p < alpha AND B/A > 1 + floor ("faster": B/A < 1 / (1 + floor)), the effect floor being
+the largest of min_effect, either run's own CV of trial p50s, and this machine's drift between identical runs
+(results/drift.py, from the stored runs of the same workload) when enough of them exist. The floor scales with
+noise because the trials of one run are interleaved (they share its placement and its drift) while two runs are
+not: on this 2-core machine identical unpinned runs drifted 5-17 % apart with their trials 2-6 % apart, and a
+rank test on 5 vs 5 tight trials calls any such shift significant. A change inside that noise is "no
+significant change", and Comparison.notes names the pairs it held back. Otherwise "no significant change".
 With fewer than MIN_TRIALS trials on a side there is no verdict ("too few trials"). The smallest p a rank test
 can give is 2 / C(n_a + n_b, n_a): 0.10 for 3 vs 3 trials, so such pairs are "no significant change" by
 construction, and Comparison.notes says so. No presentation here: views/ turn a Comparison into tables.
@@ -30,6 +31,7 @@ import numpy as np
 
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, TierResult
 from benchcore.presets import REFERENCE_KEY
+from benchcore.results.drift import MIN_HISTORY, NO_DRIFT, Drift, PairKey
 from benchcore.results.stats import cv_pct
 from benchcore.tiers.registry import MODES, TIER_NAMES, tier_info, tier_order
 
@@ -80,6 +82,18 @@ class PairComparison:
     p_value: float | None = None
     test: str | None = None  # EXACT, PERMUTATION or NORMAL
     concurrency: int | None = None  # set when either run is a sweep: pairs are then per level
+    floor: float | None = None  # the smallest |B/A - 1| called a change (effect_floor), when a test was made
+    drift: float | None = None  # this machine's drift floor for the pair (results/drift.py); None: not known
+
+    @property
+    def floor_reason(self) -> str:
+        """What set the floor: 'drift 14 %', 'CV 19 %' or 'minimum 5 %'."""
+        if self.floor is None:
+            return ""
+        if self.drift is not None and self.drift >= self.floor:
+            return f"drift {self.floor * 100:.0f} %"
+        cv = max(trial_cv(self.a.trial_p50s_us), trial_cv(self.b.trial_p50s_us))
+        return f"CV {self.floor * 100:.0f} %" if cv >= self.floor else f"minimum {self.floor * 100:.0f} %"
 
     @property
     def where(self) -> str:
@@ -101,6 +115,7 @@ class Comparison:
     pairs: tuple[PairComparison, ...]
     warnings: tuple[str, ...]  # the runs differ in something that changes what is measured
     notes: tuple[str, ...]  # limits of the verdicts themselves (too few trials, significance impossible)
+    drift: Drift | None = None  # the machine's run-to-run drift the floors used; None: not consulted
 
     @property
     def method(self) -> str:
@@ -125,6 +140,7 @@ class Comparison:
             "method": self.method,
             "alpha": self.alpha,
             "min_effect_pct": _clean(self.min_effect * 100.0),
+            "drift_history_runs": self.drift.runs if self.drift is not None else None,
             "counts": self.counts(),
             "pairs": [_pair_dict(p) for p in self.pairs],
             "notes": list(self.notes),
@@ -133,8 +149,9 @@ class Comparison:
 
 
 def method_name(alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> str:
-    """'Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV'."""
-    return f"Mann-Whitney U on trial p50s, α = {alpha:g}, minimum effect {min_effect * 100:g} % or the runs' CV"
+    """'Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %, the runs' CV or the machine's drift'."""
+    return (f"Mann-Whitney U on trial p50s, α = {alpha:g}, minimum effect {min_effect * 100:g} %, the runs' CV or "
+            "the machine's drift")
 
 
 def min_possible_p(n_a: int, n_b: int) -> float:
@@ -168,13 +185,15 @@ def trial_cv(trial_p50s: Iterable[float]) -> float:
     return cv_pct(np.asarray(_values(trial_p50s), dtype=float)) / 100.0
 
 
-def effect_floor(a: Iterable[float], b: Iterable[float], min_effect: float = MIN_EFFECT) -> float:
-    """The smallest |B/A - 1| called a change: min_effect, or the noisier run's CV of trial p50s if larger."""
-    return max(min_effect, trial_cv(a), trial_cv(b))
+def effect_floor(a: Iterable[float], b: Iterable[float], min_effect: float = MIN_EFFECT,
+                 drift: float | None = None) -> float:
+    """The smallest |B/A - 1| called a change: min_effect, the noisier run's CV of trial p50s, or the machine's
+    drift between identical runs, whichever is largest."""
+    return max(min_effect, trial_cv(a), trial_cv(b), drift or 0.0)
 
 
-def decide(a: Iterable[float], b: Iterable[float], alpha: float = ALPHA,
-           min_effect: float = MIN_EFFECT) -> tuple[str, float | None, float | None, str | None]:
+def decide(a: Iterable[float], b: Iterable[float], alpha: float = ALPHA, min_effect: float = MIN_EFFECT,
+           drift: float | None = None) -> tuple[str, float | None, float | None, str | None]:
     """(verdict, ratio B/A, p, test) from two runs' trial p50s; ratio and p are None when not computable."""
     xa, xb = _values(a), _values(b)
     ma, mb = (float(np.median(x)) if x else None for x in (xa, xb))
@@ -182,19 +201,21 @@ def decide(a: Iterable[float], b: Iterable[float], alpha: float = ALPHA,
     if len(xa) < MIN_TRIALS or len(xb) < MIN_TRIALS or ratio is None:
         return TOO_FEW, ratio, None, None
     p, test = mann_whitney(xa, xb)
-    floor = effect_floor(xa, xb, min_effect)
+    floor = effect_floor(xa, xb, min_effect, drift)
+    # Symmetric in log space: 2x slower and 2x faster are as far from 1, and a floor above 100 % (a drifting
+    # machine) still leaves "faster" reachable.
     if p < alpha and ratio > 1.0 + floor:
         return SLOWER, ratio, p, test
-    if p < alpha and ratio < 1.0 - floor:
+    if p < alpha and ratio < 1.0 / (1.0 + floor):
         return FASTER, ratio, p, test
     return NO_CHANGE, ratio, p, test
 
 
 def held_back(pair: PairComparison, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> bool:
     """A pair that would have been faster or slower with the fixed minimum effect, but is inside its runs'
-    own trial-to-trial spread."""
+    own trial-to-trial spread or the machine's drift."""
     return (pair.verdict == NO_CHANGE and pair.p_value is not None and pair.p_value < alpha
-            and pair.ratio is not None and abs(pair.ratio - 1.0) > min_effect)
+            and pair.ratio is not None and pair.ratio > 0 and abs(math.log(pair.ratio)) > math.log1p(min_effect))
 
 
 def _finite(value: float | None) -> float | None:
@@ -231,14 +252,15 @@ def compare_means(tier: str, mode: str, a: Side, b: Side, concurrency: int | Non
     return PairComparison(tier, mode, ", ".join(why), a, b, concurrency=concurrency)
 
 
-def compare_pair(tier: str, mode: str, a: Side, b: Side, alpha: float = ALPHA,
-                 min_effect: float = MIN_EFFECT, concurrency: int | None = None) -> PairComparison:
+def compare_pair(tier: str, mode: str, a: Side, b: Side, alpha: float = ALPHA, min_effect: float = MIN_EFFECT,
+                 concurrency: int | None = None, drift: float | None = None) -> PairComparison:
     if (why := _unavailable(a, b)) is not None:
-        return PairComparison(tier, mode, why, a, b, concurrency=concurrency)
-    verdict, ratio, p, test = decide(a.trial_p50s_us, b.trial_p50s_us, alpha, min_effect)
+        return PairComparison(tier, mode, why, a, b, concurrency=concurrency, drift=drift)
+    verdict, ratio, p, test = decide(a.trial_p50s_us, b.trial_p50s_us, alpha, min_effect, drift)
+    floor = effect_floor(a.trial_p50s_us, b.trial_p50s_us, min_effect, drift) if p is not None else None
     if ratio is None and a.p50_us and b.p50_us:  # no trials stored: the pooled figures still give a ratio
         ratio = b.p50_us / a.p50_us
-    return PairComparison(tier, mode, verdict, a, b, ratio, p, test, concurrency)
+    return PairComparison(tier, mode, verdict, a, b, ratio, p, test, concurrency, floor, drift)
 
 
 def _pair_key(key: tuple[str, str, int | None]) -> tuple[int, int, str, int]:
@@ -246,9 +268,12 @@ def _pair_key(key: tuple[str, str, int | None]) -> tuple[int, int, str, int]:
     return level or 0, tier_order(tier), tier, MODES.index(mode) if mode in MODES else len(MODES)
 
 
-def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> Comparison:
+def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float = MIN_EFFECT,
+                 drift: Drift | None = None) -> Comparison:
     """Every tier x mode measured (or attempted) in either run, in registry order; warnings and notes. When
-    either run is a concurrency sweep, every (tier, mode, level) is a pair of its own."""
+    either run is a concurrency sweep, every (tier, mode, level) is a pair of its own. drift: the machine's
+    run-to-run drift for runs like B (results/drift.of_stored), which raises the effect floor where known;
+    None: not consulted (no floor from it, no note about it)."""
     per_level = run_a.spec.sweep is not None or run_b.spec.sweep is not None
 
     def key(r: TierResult) -> tuple[str, str, int | None]:
@@ -265,11 +290,36 @@ def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float
                  "means, and no test is possible." for r in reference]
         return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
                           tuple(comparison_warnings(run_a, run_b)), tuple(notes))
-    pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m, c))), side_of(by_b.get((t, m, c))), alpha, min_effect,
-                               c) for t, m, c in keys)
+    def drift_key(tier: str, mode: str, level: int | None) -> PairKey:  # as drift.pair_key keys B's results
+        return tier, mode, level if run_b.spec.sweep is not None else None
 
+    pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m, c))), side_of(by_b.get((t, m, c))), alpha, min_effect,
+                               c, (drift or NO_DRIFT).floor(drift_key(t, m, c))) for t, m, c in keys)
+    notes = [*verdict_notes(pairs, alpha, min_effect), *drift_notes(pairs, drift)]
     return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
-                      tuple(comparison_warnings(run_a, run_b)), tuple(verdict_notes(pairs, alpha, min_effect)))
+                      tuple(comparison_warnings(run_a, run_b)), tuple(notes), drift)
+
+
+def drift_notes(pairs: Iterable[PairComparison], drift: Drift | None) -> list[str]:
+    """What the machine's drift did to the floors, or that it is not known while a verdict relies on trials."""
+    pairs = [p for p in pairs if p.compared and p.verdict != TOO_FEW]
+    if not pairs or drift is None:
+        return []
+    known = [p.drift for p in pairs if p.drift is not None]
+    if known:
+        spans = list(drift.spans.values())
+        return [f"The minimum effect includes this machine's drift between identical runs, from the "
+                f"{drift.runs} newest stored runs of this workload: {min(known) * 100:.0f}–{max(known) * 100:.0f} % "
+                f"by tier x mode (two identical runs differ by more 5 % of the time; those runs' p50s spanned "
+                f"{min(spans):.2f}–{max(spans):.2f}x). A change smaller than that needs quieter runs: pin CPUs "
+                "(--cpus), or a quieter machine."]
+    called = [p for p in pairs if p.verdict in (FASTER, SLOWER)]
+    if not called:
+        return []
+    return [f"The drift between identical runs on this machine is not known yet ({drift.runs} comparable stored "
+            f"run(s), {MIN_HISTORY} needed), so the verdicts rest on the trials alone; runs drift apart more than "
+            "their trials do (5-17 % unpinned on a 2-core machine): make a few more identical runs, or pin CPUs, "
+            "before trusting a change under 20 %."]
 
 
 def verdict_notes(pairs: Iterable[PairComparison], alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> list[str]:
@@ -279,11 +329,11 @@ def verdict_notes(pairs: Iterable[PairComparison], alpha: float = ALPHA, min_eff
     notes: list[str] = []
     noisy = [p for p in pairs if held_back(p, alpha, min_effect)]
     if noisy:
-        shown = "; ".join(f"{p.where} {p.mode} B/A {p.ratio:.2f} within CV "
-                          f"{effect_floor(p.a.trial_p50s_us, p.b.trial_p50s_us, min_effect) * 100:.0f} %"
+        shown = "; ".join(f"{p.where} {p.mode} B/A {p.ratio:.2f} within {p.floor_reason}"
                           for p in noisy if p.ratio is not None)
-        notes.append(f"Not called a change because the shift is smaller than the runs' own trial-to-trial spread: "
-                     f"{shown}. Re-run both with less noise (pinned, a quieter machine, more reads per trial).")
+        notes.append(f"Not called a change because the shift is smaller than the runs' own trial-to-trial spread "
+                     f"(CV) or this machine's drift between identical runs: {shown}. Re-run both with less noise "
+                     "(pinned, a quieter machine, more reads per trial).")
     ratios = [p.ratio for p in pairs if p.ratio is not None and p.verdict != TOO_FEW]
     if len(ratios) >= 3 and (min(ratios) > 1.0 + min_effect or max(ratios) < 1.0 - min_effect):
         notes.append(f"Every compared tier x mode moved the same way (B/A {min(ratios):.2f}–{max(ratios):.2f}). "
@@ -453,4 +503,6 @@ def _pair_dict(pair: PairComparison) -> dict[str, Any]:
     return {"tier": pair.tier, "mode": pair.mode, "concurrency": pair.concurrency, "verdict": pair.verdict,
             "ratio": _clean(pair.ratio),
             "p_value": _clean(pair.p_value), "test": pair.test, "trials_a": pair.a.trials,
+            "effect_floor_pct": _clean(pair.floor * 100.0) if pair.floor is not None else None,
+            "drift_pct": _clean(pair.drift * 100.0) if pair.drift is not None else None,
             "trials_b": pair.b.trials, "a": _side_dict(pair.a), "b": _side_dict(pair.b)}

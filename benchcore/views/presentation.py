@@ -83,6 +83,7 @@ DELTA_COLUMNS: tuple[str, ...] = (
     "p50 B (µs)",
     "p50 B/A",
     "p",
+    "min effect",
     "trials A / B",
     "throughput A (ops/s)",
     "throughput B (ops/s)",
@@ -234,7 +235,8 @@ def _trials(pair: PairComparison) -> str:
 
 def delta_table(comparison: Comparison) -> pd.DataFrame:
     """Run B against run A per tier x mode (DELTA_COLUMNS, all text): p50s with their CIs (⚠ = unstable),
-    B/A, the Mann-Whitney p, trial counts, throughputs and the verdict."""
+    B/A, the Mann-Whitney p, the smallest change called and what set it, trial counts, throughputs and the
+    verdict."""
     rows = [{
         "Tier": pair.where,
         "Mode": pair.mode,
@@ -242,6 +244,7 @@ def delta_table(comparison: Comparison) -> pd.DataFrame:
         "p50 B (µs)": _p50_cell(pair.b),
         "p50 B/A": fmt.ratio(pair.ratio),
         "p": fmt.p_value(pair.p_value),
+        "min effect": pair.floor_reason or fmt.DASH,
         "trials A / B": _trials(pair),
         "throughput A (ops/s)": fmt.number(pair.a.ops_per_sec, 0),
         "throughput B (ops/s)": fmt.number(pair.b.ops_per_sec, 0),
@@ -252,7 +255,7 @@ def delta_table(comparison: Comparison) -> pd.DataFrame:
 
 def delta_summary(comparison: Comparison) -> str:
     """'Run B against run A, of 10 tier x mode pairs: slower on 2, faster on 0, no significant change on 8
-    (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV).'"""
+    (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %, the runs' CV or the machine's drift).'"""
     counts = comparison.counts()
     means = sum(p.verdict == MEANS_ONLY for p in comparison.pairs)
     if means:

@@ -157,10 +157,10 @@ def comparison_report(comparison: Comparison, run_a: Run, run_b: Run) -> str:
     """The `compare` output: both runs, the verdict table, the sentence, the notes and the warnings."""
     from benchcore.views import presentation  # pandas: only the commands that print a comparison pay for it
 
-    headers = ["tier", "mode", "p50 A µs [95% CI]", "p50 B µs [95% CI]", "B/A", "p", "trials A/B", "ops/s A",
-               "ops/s B", "verdict"]
+    headers = ["tier", "mode", "p50 A µs [95% CI]", "p50 B µs [95% CI]", "B/A", "p", "min effect", "trials A/B",
+               "ops/s A", "ops/s B", "verdict"]
     rows = [[str(v) for v in row] for row in presentation.delta_table(comparison).itertuples(index=False)]
-    parts = [_run_line("A", run_a), _run_line("B", run_b), "", _table(headers, rows, right=set(range(2, 9))), "",
+    parts = [_run_line("A", run_a), _run_line("B", run_b), "", _table(headers, rows, right={2, 3, 4, 5, 7, 8, 9}), "",
              presentation.delta_summary(comparison)]
     if any(p.a.unstable or p.b.unstable for p in comparison.pairs):
         parts.append(f"{presentation.UNSTABLE_MARK} = unstable: that run's trial p50s vary by more than "

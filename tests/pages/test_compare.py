@@ -34,8 +34,8 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     runs_table = at.dataframe[0].value
     assert runs_table["Run id"].tolist() == [after.run_id, baseline.run_id]  # newest first
     table = at.dataframe[1].value
-    assert list(table.columns) == ["Tier", "Mode", "p50 A (µs)", "p50 B (µs)", "p50 B/A", "p", "trials A / B",
-                                   "throughput A (ops/s)", "throughput B (ops/s)", "Verdict"]
+    assert list(table.columns) == ["Tier", "Mode", "p50 A (µs)", "p50 B (µs)", "p50 B/A", "p", "min effect",
+                                   "trials A / B", "throughput A (ops/s)", "throughput B (ops/s)", "Verdict"]
     delta = table.set_index(["Tier", "Mode"])
     raw = delta.loc[("postgres-raw", "sync")]
     assert float(raw["p50 B/A"].removesuffix("x")) > 1.2
@@ -47,8 +47,8 @@ def test_two_runs_charts_and_delta_table(seeded, db_path):
     assert "None" not in table.to_string()
     pairs = 2 * len(TIER_NAMES)
     sentence = (f"Run B against run A, of {pairs} tier x mode pairs: slower on {pairs - 1}, faster on 0, no significant"
-                " change on 0, not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the "
-                "runs' CV).")
+                " change on 0, not compared on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %, the "
+                "runs' CV or the machine's drift).")
     assert [m.value for m in at.markdown if m.value.startswith("Run B against")] == [sentence]
     assert not at.warning  # same machine, same servers: no environment warning
 

@@ -133,7 +133,7 @@ def test_compare_runs_names_every_pair_and_says_why_some_are_not_compared():
     assert (slower.a.trials, slower.b.trials) == (5, 5) and slower.b.p50_us == pytest.approx(120.0)
     assert slower.a.ci_low_us is not None and slower.a.ci_high_us is not None
     assert slower.a.ci_low_us <= 100.0 <= slower.a.ci_high_us
-    assert c.method == "Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the runs' CV"
+    assert c.method == "Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %, the runs' CV or the machine's drift"
     assert c.notes == ("With 2 trial(s) in A and 5 in B there is no verdict: at least 3 per run are needed.",)
 
 

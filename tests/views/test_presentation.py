@@ -133,8 +133,8 @@ def test_delta_table_shows_both_p50s_with_cis_ratio_p_trials_throughput_and_verd
     assert not d.isna().any().any() and "None" not in d.to_string()
     summary = pr.delta_summary(c)
     assert summary == ("Run B against run A, of 3 tier x mode pairs: slower on 1, faster on 0, no significant change "
-                       "on 1, too few trials on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 % or the "
-                       "runs' CV).")
+                       "on 1, too few trials on 1 (Mann-Whitney U on trial p50s, α = 0.05, minimum effect 5 %, the "
+                       "runs' CV or the machine's drift).")
 
 
 def test_delta_table_names_failed_and_missing_tiers_and_marks_unstable_p50s():
