@@ -310,9 +310,9 @@ def drift_notes(pairs: Iterable[PairComparison], drift: Drift | None) -> list[st
         spans = list(drift.spans.values())
         return [f"The minimum effect includes this machine's drift between identical runs, from the "
                 f"{drift.runs} newest stored runs of this workload: {min(known) * 100:.0f}–{max(known) * 100:.0f} % "
-                f"by tier x mode (two identical runs differ by more than that only 5 % of the time; those runs' p50s spanned "
-                f"{min(spans):.2f}–{max(spans):.2f}x). A change smaller than that needs quieter runs: pin CPUs "
-                "(--cpus), or a quieter machine."]
+                "by tier x mode (two identical runs differ by more than that only 5 % of the time; those runs' p50s "
+                f"spanned {min(spans):.2f}–{max(spans):.2f}x). A smaller change needs quieter runs: pinned CPUs "
+                "(README: CPU placement) or a quieter machine; more stored runs also tighten the estimate."]
     called = [p for p in pairs if p.verdict in (FASTER, SLOWER)]
     if not called:
         return []

@@ -112,7 +112,7 @@ def history(repo: RunRepository, like: Run, limit: int = MAX_HISTORY) -> list[Ru
     """The newest `limit` stored runs comparable with `like` (like itself included when stored), oldest first.
 
     The listing narrows the candidates first (reads, trials, warmup, keys, distribution, caches, seed,
-    concurrency, machine), so only plausible runs are read in full (~25 ms each).
+    concurrency), so only plausible runs are read, without samples, and at most 3 x limit of them.
     """
     runs = repo.list_runs()  # newest first
     if runs.empty:
@@ -122,13 +122,10 @@ def history(repo: RunRepository, like: Run, limit: int = MAX_HISTORY) -> list[Ru
                 & (runs["warmup"] == spec.warmup) & (runs["keys"] == spec.keys)
                 & (runs["distribution"] == spec.distribution) & (runs["cold"] == spec.cold)
                 & (runs["seed"] == spec.seed) & (runs["concurrency"] == spec.concurrency)]
-    found: list[Run] = []
-    for run_id in same["run_id"].astype(str):
-        candidate = like if run_id == like.run_id else repo.get_run(run_id, with_samples=False)
-        if comparable(candidate, like):
-            found.append(candidate)
-            if len(found) >= limit:
-                break
+    ids = same["run_id"].astype(str).tolist()[:3 * limit]
+    read = {r.run_id: r for r in repo.get_runs([i for i in ids if i != like.run_id])}
+    candidates = (like if run_id == like.run_id else read.get(run_id) for run_id in ids)
+    found = [c for c in candidates if c is not None and comparable(c, like)][:limit]
     return sorted(found, key=lambda r: (r.started_at, r.run_id))
 
 

@@ -239,6 +239,14 @@ class RunRepository(DuckDBFile):
         raise AmbiguousRunId(f"run id {prefix!r} is ambiguous: it starts {len(rows)} run ids: "
                              f"{'; '.join(listed)}{more}. Give more of the id.")
 
+    def get_runs(self, run_ids: Sequence[str], with_samples: bool = False) -> list[Run]:
+        """Several stored runs through one connection (opening one costs more than reading a run without
+        samples), in the order asked; ids not stored are left out."""
+        with self._connection(write=False) as con:
+            if con is None:
+                return []
+            return [r for run_id in run_ids if (r := reading.run(con, run_id, with_samples)) is not None]
+
     def get_run(self, run_id: str, with_samples: bool = True) -> Run:
         """Rebuild a stored Run; without samples each trial's samples array is empty."""
         with self._connection(write=False) as con:
