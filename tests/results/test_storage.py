@@ -138,6 +138,16 @@ def test_get_run_without_samples_keeps_everything_else(repo: RunRepository) -> N
     assert all(t.samples.size == 0 for r in loaded.results for t in r.trials)
 
 
+def test_get_runs_reads_several_in_the_order_asked_and_leaves_out_unknown_ids(repo: RunRepository, db: Path) -> None:
+    old, new = make_run("old", started=T0), make_run("new", started=T0 + timedelta(days=1), seed=1)
+    assert repo.get_runs(["old"]) == [] and not db.exists()  # no database: nothing, and none created
+    repo.save(old)
+    repo.save(new)
+    assert repo.get_runs(["new", "nope", "old"]) == [new, old]
+    with_samples = repo.get_runs(["old"], with_samples=True)[0]
+    np.testing.assert_array_equal(with_samples.results[2].trials[0].samples, old.results[2].trials[0].samples)
+
+
 def test_frames_of_stored_run_equal_frames_of_in_memory_run(repo: RunRepository) -> None:
     run = make_run()
     repo.save(run)
