@@ -291,3 +291,21 @@ def test_rename_refreshes_every_selector_and_keeps_the_comparison(seeded, db_pat
     assert at.selectbox(key="manage_run@1").value == baseline.run_id
     # The charts name it anew as well.
     assert any("new name · " in str(d) for d in charts_of(at))  # a legend's domain
+
+
+def test_identical_stored_runs_set_the_drift_floor_and_the_page_says_so(db_path):
+    from datetime import timedelta
+
+    from tests.results.synthetic import T0
+    from tests.results.synthetic import make_run as exact_run
+
+    tight = (0.99, 1.0, 1.01, 0.995, 1.005)
+    runs = [exact_run(f"run{i}", {("redis", "sync"): [p50 * f for f in tight]}, started=T0 + timedelta(hours=i))
+            for i, p50 in enumerate((100.0, 118.0, 96.0, 115.0, 92.0, 100.0, 115.0))]
+    save_runs(db_path, *runs)
+    at = compare(db_path)  # the newest run against the newest earlier run of its workload
+    no_exceptions(at)
+    pair = at.dataframe[1].value.set_index(["Tier", "Mode"]).loc[("redis", "sync")]
+    assert pair["p50 B/A"] == "1.15x" and pair["min effect"].startswith("drift ")
+    assert pair["Verdict"] == "no significant change"
+    assert any("from the 7 newest stored runs of this workload" in c.value for c in at.caption)
