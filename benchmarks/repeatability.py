@@ -12,7 +12,8 @@ Placement: unpinned (the scheduler decides, per run, whether client and server s
 placement.py) and pinned (the client and every local server on one CPU for the whole script, restored at the
 end, as fidelity.py does), run one after the other; `--placement unpinned|pinned|both` (default both).
 
-    python benchmarks/repeatability.py [--runs 7] [--placement both] [--quick]
+    python benchmarks/repeatability.py [--runs 7] [--placement both] [--quick] [--db PATH]
+    python benchmarks/repeatability.py --report-db PATH   (report what an earlier --db kept, measuring nothing)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import itertools
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,13 @@ import numpy as np
 
 from benchcore.models import Run, RunSpec
 from benchcore.results import drift
-from benchcore.results.compare import NO_CHANGE, compare_runs
+from benchcore.results.compare import NO_CHANGE, SLOWER, compare_runs
 from benchcore.results.storage import RunRepository
 from benchcore.running.process import run_in_worker
 from benchmarks import _util
 from benchmarks.fidelity import pin_targets
+
+SLOWDOWN = 1.2  # the known change the sensitivity line injects into B
 
 
 def measure(spec: RunSpec, runs: int, db: Path) -> list[Run]:
@@ -53,13 +57,21 @@ def measure(spec: RunSpec, runs: int, db: Path) -> list[Run]:
     return done
 
 
-def verdict_counts(runs: list[Run], with_drift: bool) -> dict[str, int]:
-    """Verdicts of every pair of runs; with_drift: the floors from the other runs (leave two out)."""
+def slowed(run: Run, factor: float) -> Run:
+    """The run with every trial p50 multiplied by factor: a code change of known size on a measured run."""
+    results = tuple(replace(r, trials=tuple(replace(t, stats=replace(t.stats, p50_us=t.stats.p50_us * factor))
+                                            for t in r.trials)) for r in run.results)
+    return replace(run, results=results)
+
+
+def verdict_counts(runs: list[Run], with_drift: bool, factor: float = 1.0) -> dict[str, int]:
+    """Verdicts of every pair of runs, B's trial p50s times factor; with_drift: the floors from the other runs
+    (leave the two out)."""
     verdicts: dict[str, int] = {}
     for a, b in itertools.combinations(runs, 2):
         others = drift.estimate([r for r in runs if r.run_id not in (a.run_id, b.run_id)][-drift.MAX_HISTORY:]) \
             if with_drift else None
-        for pair in compare_runs(a, b, drift=others).pairs:
+        for pair in compare_runs(a, b if factor == 1.0 else slowed(b, factor), drift=others).pairs:
             verdicts[pair.verdict] = verdicts.get(pair.verdict, 0) + 1
     return verdicts
 
@@ -85,14 +97,21 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         rows.append({"tier": tier, "mode": mode, "p50s": p50s, "cv_pct": cv, "flagged_unstable": unstable,
                      "max_min": float(values.max() / values.min()) if values.size else float("nan")})
     verdicts = verdict_counts(runs, with_drift=False)
-    out: dict[str, Any] = {"rows": rows, "verdicts": verdicts, "no_change_share": share(verdicts)}
+    out: dict[str, Any] = {"rows": rows, "verdicts": verdicts, "no_change_share": share(verdicts),
+                           "seen_slower": seen(verdict_counts(runs, with_drift=False, factor=SLOWDOWN))}
     if len(runs) >= drift.MIN_HISTORY + 2:
         with_drift = verdict_counts(runs, with_drift=True)
         floors = drift.estimate(runs[-drift.MAX_HISTORY:]).floors
         for row in rows:
             row["drift_pct"] = floors.get((row["tier"], row["mode"], None), float("nan")) * 100
-        out.update(drift_verdicts=with_drift, drift_no_change_share=share(with_drift))
+        out.update(drift_verdicts=with_drift, drift_no_change_share=share(with_drift),
+                   drift_seen_slower=seen(verdict_counts(runs, with_drift=True, factor=SLOWDOWN)))
     return out
+
+
+def seen(verdicts: dict[str, int]) -> float:
+    total = sum(verdicts.values())
+    return verdicts.get(SLOWER, 0) / total if total else 0.0
 
 
 def report(name: str, summary: dict[str, Any], runs: int) -> None:
@@ -105,15 +124,32 @@ def report(name: str, summary: dict[str, Any], runs: int) -> None:
           f"{r['drift_pct']:.0f} %" if "drift_pct" in r else "-"]
          for r in summary["rows"]])
     pairs = runs * (runs - 1) // 2
-    for what, verdicts, got in (("trials alone", summary["verdicts"], summary["no_change_share"]),
-                                ("with the drift of the other runs", summary.get("drift_verdicts"),
-                                 summary.get("drift_no_change_share"))):
+    for what, verdicts, got, slower in (
+            ("trials alone", summary["verdicts"], summary["no_change_share"], summary["seen_slower"]),
+            ("with the drift of the other runs", summary.get("drift_verdicts"), summary.get("drift_no_change_share"),
+             summary.get("drift_seen_slower"))):
         if verdicts is None:
             print(f"\n{what}: needs --runs >= {drift.MIN_HISTORY + 2}")
             continue
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(verdicts.items()))
         print(f"\n{what}: {pairs} comparisons of identical runs x {len(summary['rows'])} tier x mode pairs: "
-              f"{counts}; no significant change in {got:.0%} (target >= 95 %)")
+              f"{counts}; no significant change in {got:.0%} (target >= 95 %). B made {SLOWDOWN - 1:.0%} slower "
+              f"(its trial p50s x {SLOWDOWN:g}): called slower in {slower:.0%}")
+
+
+def report_stored(db: Path) -> dict[str, Any]:
+    repo = RunRepository(db)
+    stored = [r for r in repo.get_runs(repo.list_runs()["run_id"].astype(str).tolist())
+              if r.label == "repeatability" and r.status == "complete"]
+    groups: dict[str, list[Run]] = {}
+    for run in sorted(stored, key=lambda r: r.started_at):
+        pinned = len(run.environment.client_cpu_affinity or ()) == 1
+        groups.setdefault("pinned" if pinned else "unpinned", []).append(run)
+    out = {}
+    for name, runs in groups.items():
+        out[name] = summarize(runs)
+        report(name, out[name], len(runs))
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -126,7 +162,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--placement", choices=("unpinned", "pinned", "both"), default="both")
     parser.add_argument("--pin-cpu", type=int, default=0)
     parser.add_argument("--db", help="keep the runs in this results database (default: a temporary one)")
+    parser.add_argument("--report-db", metavar="PATH", help="measure nothing: report the runs an earlier --db kept "
+                        "(grouped by placement: a client on one CPU is pinned)")
     args = parser.parse_args(argv)
+    if args.report_db:
+        return report_stored(Path(args.report_db))
     runs = args.runs or (3 if args.quick else drift.MIN_HISTORY + 2)
     defaults = RunSpec()
     spec = RunSpec(tiers=args.tiers or defaults.tiers, ops=args.ops or (300 if args.quick else defaults.ops),
