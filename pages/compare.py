@@ -42,20 +42,20 @@ _P50_HELP = ("median of the run's trial p50s [its 95% CI over trials]; ⚠ = uns
              f"than {UNSTABLE_CV_PCT:g} % (CV)")
 _THROUGHPUT_HELP = "run {}: successful reads per second over the timed phases"
 DELTA_COLUMN_CONFIG: dict[str, Any] = {
-    "Tier": st.column_config.TextColumn(width=110),
-    "Mode": st.column_config.TextColumn(width=50),
-    "p50 A (µs)": st.column_config.TextColumn(width=155, help=_P50_HELP),
-    "p50 B (µs)": st.column_config.TextColumn(width=155, help=_P50_HELP),
-    "p50 B/A": st.column_config.TextColumn("B/A", width=55, help="B's p50 / A's p50 (medians of the trial p50s): "
+    "Tier": st.column_config.TextColumn(width=100),
+    "Mode": st.column_config.TextColumn(width=45),
+    "p50 A (µs)": st.column_config.TextColumn(width=145, help=_P50_HELP),
+    "p50 B (µs)": st.column_config.TextColumn(width=145, help=_P50_HELP),
+    "p50 B/A": st.column_config.TextColumn("B/A", width=50, help="B's p50 / A's p50 (medians of the trial p50s): "
                                            "below 1 = B faster"),
-    "p": st.column_config.TextColumn(width=50, help="two-sided Mann-Whitney U test on the two runs' trial p50s"),
+    "p": st.column_config.TextColumn(width=45, help="two-sided Mann-Whitney U test on the two runs' trial p50s"),
     "min effect": st.column_config.TextColumn(width=90, help="the smallest |B/A - 1| called a change, and what set "
                                               "it: the 5 % minimum, the noisier run's CV of trial p50s, or this "
                                               "machine's drift between identical stored runs of this workload"),
-    "trials A / B": st.column_config.TextColumn("trials", width=55, help=f"trials measured in A / in B: {MIN_TRIALS} "
+    "trials A / B": st.column_config.TextColumn("trials", width=50, help=f"trials measured in A / in B: {MIN_TRIALS} "
                                                 "each for a verdict; 4 each before p can go below 0.05"),
-    "throughput A (ops/s)": st.column_config.TextColumn("ops/s A", width=75, help=_THROUGHPUT_HELP.format("A")),
-    "throughput B (ops/s)": st.column_config.TextColumn("ops/s B", width=75, help=_THROUGHPUT_HELP.format("B")),
+    "throughput A (ops/s)": st.column_config.TextColumn("ops/s A", width=65, help=_THROUGHPUT_HELP.format("A")),
+    "throughput B (ops/s)": st.column_config.TextColumn("ops/s B", width=65, help=_THROUGHPUT_HELP.format("B")),
     "Verdict": st.column_config.TextColumn(width=135, help=f"{method_name()}: faster or slower only when p < 0.05 "
                                            "and B/A differs from 1 by more than the min effect"),
 }

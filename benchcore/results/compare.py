@@ -87,13 +87,13 @@ class PairComparison:
 
     @property
     def floor_reason(self) -> str:
-        """What set the floor: 'drift 14 %', 'CV 19 %' or 'minimum 5 %'."""
+        """What set the floor: 'drift 14 %', 'CV 19 %' or, the fixed minimum, '5 %'."""
         if self.floor is None:
             return ""
         if self.drift is not None and self.drift >= self.floor:
             return f"drift {self.floor * 100:.0f} %"
         cv = max(trial_cv(self.a.trial_p50s_us), trial_cv(self.b.trial_p50s_us))
-        return f"CV {self.floor * 100:.0f} %" if cv >= self.floor else f"minimum {self.floor * 100:.0f} %"
+        return f"CV {self.floor * 100:.0f} %" if cv >= self.floor else f"{self.floor * 100:.0f} %"
 
     @property
     def where(self) -> str:

@@ -88,7 +88,7 @@ def test_a_shift_inside_the_machines_drift_is_no_significant_change_and_the_note
 def test_without_enough_history_a_called_change_carries_a_note():
     a, b = make_run("a", {KEY: A5}), make_run("b", {KEY: [v * 1.15 for v in A5]})
     c = cmp.compare_runs(a, b, drift=drift.estimate(runs_at([100.0, 101.0])))
-    assert c.pairs[0].verdict == cmp.SLOWER and c.pairs[0].floor_reason == "minimum 5 %"
+    assert c.pairs[0].verdict == cmp.SLOWER and c.pairs[0].floor_reason == "5 %"
     assert any("not known yet (2 comparable stored run(s), 5 needed)" in n for n in c.notes)
     same = cmp.compare_runs(a, make_run("b", {KEY: A5}), drift=drift.estimate([]))
     assert not any("drift" in n for n in same.notes)  # nothing was called: nothing to doubt
