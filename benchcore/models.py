@@ -301,8 +301,8 @@ class Environment:
     client_cpu_affinity: tuple[int, ...] | None = None  # CPUs the client ran on during the run (pinned or not)
     timer_overhead_ns: float | None = None
     native: tuple[Mapping[str, Any], ...] = ()
-    # Share of a dashboard run's time (%) during which a browser redrew its progress: that browser may share the
-    # client's CPUs and lift p99 and max (benchmarks/dashboard_vs_cli.py). None: not a dashboard run, or older.
+    # Share of a dashboard run's time (%) during which a page showed (and redrew) its progress: its browser may share
+    # the client's CPUs and lift p99 and max (benchmarks/dashboard_vs_cli.py). None: not a dashboard run, or older.
     progress_watched_pct: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 

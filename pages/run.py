@@ -14,7 +14,7 @@ from benchcore.results import bundles, frames
 from benchcore.results.compare import WATCHED_PCT
 from benchcore.results.storage import RunNotFound
 from benchcore.running import eta
-from benchcore.running.jobs import QUIET_POLL_S, BenchmarkJob
+from benchcore.running.jobs import PROGRESS_POLL_S, BenchmarkJob
 from benchcore.settings import PROCESS_CPUS
 from benchcore.spec import (
     ASYNC_DRIVERS,
@@ -33,10 +33,13 @@ from pages import _load
 
 ui.require_navigation()
 
-# Why the pace: benchcore/running/jobs.py (PROGRESS_POLL_S, QUIET_POLL_S).
-TAIL_ADVICE = (f"This panel updates every {QUIET_POLL_S:g} s, so that its redraws stay out of p99 and max. For the "
-               "truest tails, go to another page or tab: the run goes on in its own process and is saved, and this "
-               "page shows it when you come back.")
+def tail_advice(interval_s: float) -> str:
+    """Why the panel is slow, and how to avoid even that (the pace: benchcore/running/jobs.py)."""
+    return (f"This panel updates every {interval_s:g} s, so that its redraws stay out of p99 and max. For the truest "
+            "tails, go to another page or tab: the run goes on in its own process and is saved, and this page shows "
+            "it when you come back.")
+
+
 DEFAULTS = RunSpec()
 CLOSED, OPEN, SWEEP = "Closed loop", "Open loop (target rate)", "Concurrency sweep"
 SWEEP_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -195,8 +198,8 @@ def _progress(job: BenchmarkJob, interval: float) -> None:
     if job.cancel_event.is_set():
         status.caption("Cancelling: the current tier stops at its next check.")
         return
-    if interval == QUIET_POLL_S:
-        status.caption(TAIL_ADVICE)
+    if interval > PROGRESS_POLL_S:
+        status.caption(tail_advice(interval))
     if status.button("Cancel run", key="cancel"):
         job.cancel()
 
@@ -227,9 +230,9 @@ def results(job: BenchmarkJob) -> None:
     if watched is not None and watched >= WATCHED_PCT:
         st.caption(f"A browser redrew the progress during {watched:.0f} % of this run. If it runs on this machine "
                    "it shared the client's CPUs: p99 and max can read higher than from the CLI (up to 2.3x on 2 "
-                   "cores with a redraw every second, within the CLI's own spread at the 5 s pace of long runs; p50 "
-                   "stays within a few %). The run is stored with this share, and Compare warns when only one of two "
-                   "runs was watched.")
+                   "cores with a redraw every second, 1.2-1.5x at 5 s on a slow day, within the CLI's own spread at "
+                   "the 10 s pace of runs over 15 s; p50 stays within a few %). The run is stored with this share, "
+                   "and Compare warns when only one of two runs was watched.")
     if run.label:
         st.text(f"Label: {run.label}")
     st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "

@@ -36,20 +36,29 @@ Runner = Callable[..., Run]
 Saver = Callable[[Run, Settings], str | None]
 
 
-# How often a page redraws a run's progress. Each redraw is a ~30-50 ms burst in the browser and the Streamlit server
-# on the machine's CPUs, and a p99 (the slowest 1 % of reads) moves once such bursts cover about 1 % of the timed
-# time: redrawing every 0.5-2 s lifted p99 to 1.1-2.3x the CLI's on 2 cores; every 5 s, 0.98-1.26x, as close as
-# with the browser on another page (benchmarks/dashboard_vs_cli.py, whose CLI alone varies 1.9-2.8x between rounds).
-# The pace is chosen once per run: switching it needs a full page rerun, a far larger burst (it cost one async tier
-# a 21-46 ms read when it happened mid-run).
+# How often a page redraws a run's progress. Each redraw is a burst in the browser and the Streamlit server on the
+# machine's CPUs (~30-50 ms on a quiet day, more on a slow one), and a p99 (the slowest 1 % of reads) moves once such
+# bursts cover about 1 % of the timed time. Measured with benchmarks/dashboard_vs_cli.py (the CLI alone varies
+# 1.8-3.8x between rounds): redrawing every 0.5-2 s lifted p99 to 1.1-2.3x the CLI's on 2 cores; every 5 s,
+# 0.98-1.26x on a quiet day and 1.17-1.54x on a slow one; every 10 s on that slow day, 0.80-1.11x, as close as with
+# the browser on another page. The cost of a slow pace is a late page: the results show up to one interval after
+# the run ends, so only long runs get the slowest. The pace is chosen once per run: switching it needs a full page
+# rerun, a far larger burst (it cost one async tier a 21-46 ms read when it happened mid-run).
 PROGRESS_POLL_S = 1.0  # short runs, and a run being cancelled: the page follows closely
-QUIET_POLL_S = 5.0  # runs expected to take longer than QUIET_MIN_RUN_S
-QUIET_MIN_RUN_S = 6.0  # shorter runs would wait up to QUIET_POLL_S for their results: most of the run again
+# (runs expected to take longer than this many s, redraw every this many s), longest first
+QUIET_PACES: tuple[tuple[float, float], ...] = ((15.0, 10.0), (6.0, 5.0))
+QUIET_POLL_S = QUIET_PACES[0][1]  # the slowest pace
+QUIET_MIN_RUN_S = QUIET_PACES[-1][0]  # shorter runs would wait for their results most of the run again
 
 
 def redraw_interval_s(expected_s: float, cancelling: bool) -> float:
-    """QUIET_POLL_S for a run expected to take over QUIET_MIN_RUN_S, PROGRESS_POLL_S otherwise or once cancelled."""
-    return QUIET_POLL_S if expected_s > QUIET_MIN_RUN_S and not cancelling else PROGRESS_POLL_S
+    """The pace of the first QUIET_PACES entry the run is expected to outlast; PROGRESS_POLL_S for a shorter run
+    and once cancelled."""
+    if not cancelling:
+        for longer_than_s, every_s in QUIET_PACES:
+            if expected_s > longer_than_s:
+                return every_s
+    return PROGRESS_POLL_S
 
 
 def save_run(run: Run, settings: Settings) -> str | None:
@@ -89,7 +98,7 @@ class BenchmarkJob:
     learned: dict[tuple[str, str, int], float] = field(default_factory=dict, repr=False)
     estimator: Estimator | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
-    _watched_s: set[int] = field(default_factory=set, repr=False)  # whole seconds of the run a page redrew in
+    _watched_s: set[int] = field(default_factory=set, repr=False)  # whole seconds of the run a page showed
     expected_s: float = field(default=0.0, init=False)  # the run's estimated duration when it started
 
     @property
@@ -139,13 +148,16 @@ class BenchmarkJob:
         return redraw_interval_s(self.expected_s, self.cancel_event.is_set())
 
     def watched(self) -> None:
-        """A page is redrawing this run's progress now (its browser may share the client's CPUs)."""
+        """A page is redrawing this run's progress now (its browser may share the client's CPUs), and will again
+        one redraw interval from now: the seconds until then count as watched, so a page that stays on the run
+        gives ~100 % at any pace."""
         if self.running:
-            self._watched_s.add(int(time.time() - self.started))
+            now = int(time.time() - self.started)
+            self._watched_s.update(range(now, now + max(1, math.ceil(self.redraw_interval_s()))))
 
     @property
     def watched_pct(self) -> float:
-        """Share of the run's seconds in which a page redrew its progress."""
+        """Share of the run's seconds during which a page showed (and redrew) its progress."""
         seconds = max(1, math.ceil(self.elapsed_s))
         return min(100.0, 100.0 * len(self._watched_s) / seconds)
 

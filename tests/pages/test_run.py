@@ -10,7 +10,7 @@ from benchcore.views import formatting as fmt
 from tests.conftest import TEST_PREFIX, TEST_TABLE
 from tests.pages.conftest import app, charts_of, finished, no_exceptions, wait_until
 
-TAIL_ADVICE = ("This panel updates every 5 s, so that its redraws stay out of p99 and max. For the truest tails, go "
+TAIL_ADVICE = ("This panel updates every 10 s, so that its redraws stay out of p99 and max. For the truest tails, go "
                "to another page or tab: the run goes on in its own process and is saved, and this page shows it when "
                "you come back.")
 

@@ -133,13 +133,31 @@ def test_a_run_records_the_share_of_its_time_a_page_redrew_its_progress(settings
     assert unwatched.run.environment.progress_watched_pct == 0.0
 
 
+def test_a_page_that_stays_on_a_slowly_redrawn_run_counts_as_watching_all_of_it(monkeypatch):
+    from benchcore.running import jobs
+
+    job = jobs.BenchmarkJob(RunSpec())  # the default run: the slowest pace
+    clock = [1000.0]
+    monkeypatch.setattr(jobs.time, "time", lambda: clock[0])
+    job.started = clock[0]
+    for _ in range(4):  # one redraw per interval, for 40 s
+        job.watched()
+        clock[0] += job.redraw_interval_s()
+    assert job.redraw_interval_s() == jobs.QUIET_POLL_S and job.watched_pct == 100.0
+    clock[0] += 40.0  # then the page went elsewhere for as long again
+    assert job.watched_pct == 50.0
+
+
+
 def test_a_long_run_redraws_its_progress_slowly_a_short_or_cancelled_one_promptly():
     from benchcore.running.jobs import PROGRESS_POLL_S, QUIET_MIN_RUN_S, QUIET_POLL_S, BenchmarkJob, redraw_interval_s
 
     assert QUIET_POLL_S > PROGRESS_POLL_S
-    assert redraw_interval_s(QUIET_MIN_RUN_S * 3, cancelling=False) == QUIET_POLL_S
-    assert redraw_interval_s(QUIET_MIN_RUN_S * 3, cancelling=True) == PROGRESS_POLL_S
+    assert redraw_interval_s(QUIET_MIN_RUN_S * 30, cancelling=False) == QUIET_POLL_S
+    assert redraw_interval_s(QUIET_MIN_RUN_S * 30, cancelling=True) == PROGRESS_POLL_S
     assert redraw_interval_s(QUIET_MIN_RUN_S / 2, cancelling=False) == PROGRESS_POLL_S
+    assert redraw_interval_s(12.0, cancelling=False) == 5.0  # a medium run: a medium pace, its results sooner
+    assert redraw_interval_s(25.0, cancelling=False) == QUIET_POLL_S == 10.0
     long, short = BenchmarkJob(RunSpec()), BenchmarkJob(spec())  # the default run (~45 s), a 400-read one
     assert long.expected_s > QUIET_MIN_RUN_S > short.expected_s
     assert (long.redraw_interval_s(), short.redraw_interval_s()) == (QUIET_POLL_S, PROGRESS_POLL_S)
