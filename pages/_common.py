@@ -107,6 +107,16 @@ def repository() -> Any:
     return _repository(str(settings().db_path))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def machine_drift(db_path: str, run_id: str, stored: tuple[str, ...]) -> Any:
+    """results/drift.Drift for runs like run_id, estimated once per set of stored runs: a run saved, imported or
+    deleted changes `stored`, and the estimate is made afresh."""
+    from benchcore.results import drift
+
+    repo = _repository(db_path)
+    return drift.of_stored(repo, repo.get_run(run_id, with_samples=False))
+
+
 def _scrub(text: str) -> str:
     try:
         return settings().scrub(text)

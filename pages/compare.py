@@ -10,7 +10,7 @@ import streamlit as st
 from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import TIER_NAMES
-from benchcore.results import bundles, drift
+from benchcore.results import bundles
 from benchcore.results.compare import MIN_TRIALS, compare_runs, method_name
 from benchcore.results.stats import UNSTABLE_CV_PCT
 from benchcore.views import charts, presentation, selection
@@ -143,21 +143,13 @@ def share_link(selected: list[str], a: str | None, b: str | None) -> None:
     st.code(selection.comparison_link(st.context.url, ids), language=None)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def machine_drift(db_path: str, run_b: str, stored: tuple[str, ...]) -> drift.Drift:
-    """The drift of runs like B (results/drift.py), estimated once per set of stored runs: a run
-    saved, imported or deleted changes `stored`, and the estimate is made afresh."""
-    repo = ui.repository()
-    return drift.of_stored(repo, repo.get_run(run_b, with_samples=False))
-
-
 def delta(a: str, b: str, stored: tuple[str, ...]) -> None:
     if a == b:
         st.info("Pick two different runs for A and B.")
         return
     repo = ui.repository()
     run_a, run_b = repo.get_run(a, with_samples=False), repo.get_run(b, with_samples=False)
-    comparison = compare_runs(run_a, run_b, drift=machine_drift(str(repo.path), b, stored))
+    comparison = compare_runs(run_a, run_b, drift=ui.machine_drift(str(repo.path), b, stored))
     for warning in comparison.warnings:
         st.warning(ui.plain(warning), icon=":material/warning:")
     st.markdown(presentation.delta_summary(comparison))

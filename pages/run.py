@@ -10,7 +10,7 @@ import streamlit as st
 from benchcore import presets
 from benchcore.errors import ConfigError
 from benchcore.models import ARRIVALS, DISTRIBUTIONS, MAX_LABEL, MODES, TIER_NAMES, RunSpec
-from benchcore.results import bundles, frames
+from benchcore.results import bundles, drift, frames
 from benchcore.results.compare import WATCHED_PCT
 from benchcore.results.storage import RunNotFound
 from benchcore.running import eta
@@ -233,6 +233,12 @@ def results(job: BenchmarkJob) -> None:
                    "cores with a redraw every second, 1.2-1.5x at 5 s on a slow day, within the CLI's own spread at "
                    "the 10 s pace of runs over 15 s; p50 stays within a few %). The run is stored with this share, "
                    "and Compare warns when only one of two runs was watched.")
+    if saved:
+        repo = ui.repository()
+        sentence = drift.in_words(ui.machine_drift(str(repo.path), run.run_id,
+                                                   tuple(repo.list_runs()["run_id"].astype(str))))
+        if sentence:
+            st.caption(sentence)
     if run.label:
         st.text(f"Label: {run.label}")
     st.caption(ui.plain(describe(run.spec)) + f". Timer overhead {run.timer_overhead_ns:.0f} ns per read "

@@ -132,3 +132,14 @@ def history(repo: RunRepository, like: Run, limit: int = MAX_HISTORY) -> list[Ru
 def of_stored(repo: RunRepository, like: Run, limit: int = MAX_HISTORY) -> Drift:
     """This machine's drift for runs like `like`, from the results database."""
     return estimate(history(repo, like, limit))
+
+
+def in_words(d: Drift) -> str | None:
+    """One sentence for a run's page: how far identical runs of its workload drift here (None: not known)."""
+    if not d.known:
+        return None
+    low, high = min(d.floors.values()) * 100, max(d.floors.values()) * 100
+    return (f"Identical runs of this workload on this machine drift apart: from the {d.runs} newest stored ones, "
+            f"two identical runs differ by more than {low:.0f}–{high:.0f} % (by tier x mode) only 5 % of the time. "
+            "Compare calls a smaller change between two runs \"no significant change\"; pinned CPUs or a quieter "
+            "machine make it smaller.")

@@ -257,3 +257,22 @@ def test_a_fresh_tab_shows_the_latest_stored_run(seeded, db_path):
     assert len(at.dataframe) == 2 and charts_of(at)
     assert any("Compare" in str(link.proto.label) for link in at.get("page_link"))
 
+
+
+def test_after_enough_identical_runs_the_page_says_how_far_they_drift(db_path):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    at = fill_small(run_page(), tiers=("inprocess",))
+    at.button(key="run").click().run()
+    wait_until(at, finished)
+    no_exceptions(at)
+    assert not any("drift apart" in c.value for c in at.caption)  # one stored run: nothing known yet
+    repo = RunRepository(db_path)
+    run = repo.get_run(repo.list_runs()["run_id"].iloc[0])
+    for k in range(1, 5):  # four more runs of the same workload, on the same machine
+        repo.save(replace(run, run_id=f"{run.run_id[:8]}{k:04d}", started_at=run.started_at - timedelta(hours=k)))
+    at.run()
+    no_exceptions(at)
+    assert any(c.value.startswith("Identical runs of this workload on this machine drift apart: from the 5 newest")
+               for c in at.caption)

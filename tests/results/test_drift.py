@@ -112,3 +112,11 @@ def test_history_reads_only_runs_comparable_with_b(tmp_path):
     presets.ensure_published(repo)  # a published table is never history
     assert len(drift.history(repo, b)) == 6
     assert drift.history(RunRepository(tmp_path / "empty.duckdb"), b) == []
+
+
+def test_in_words_gives_the_range_of_floors_or_nothing():
+    assert drift.in_words(drift.estimate(runs_at([100.0, 101.0]))) is None
+    d = drift.estimate(runs_at([100.0, 110.0, 95.0, 105.0, 102.0, 98.0]))
+    text = drift.in_words(d)
+    floor = d.floors[("redis", "sync", None)] * 100
+    assert text is not None and "from the 6 newest stored ones" in text and f"{floor:.0f}–{floor:.0f} %" in text
