@@ -76,9 +76,10 @@ def verdict_counts(runs: list[Run], with_drift: bool, factor: float = 1.0) -> di
     return verdicts
 
 
-def share(verdicts: dict[str, int]) -> float:
+def share(verdicts: dict[str, int], verdict: str = NO_CHANGE) -> float:
+    """The fraction of the pairs that got verdict."""
     total = sum(verdicts.values())
-    return verdicts.get(NO_CHANGE, 0) / total if total else 0.0
+    return verdicts.get(verdict, 0) / total if total else 0.0
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
@@ -98,20 +99,16 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
                      "max_min": float(values.max() / values.min()) if values.size else float("nan")})
     verdicts = verdict_counts(runs, with_drift=False)
     out: dict[str, Any] = {"rows": rows, "verdicts": verdicts, "no_change_share": share(verdicts),
-                           "seen_slower": seen(verdict_counts(runs, with_drift=False, factor=SLOWDOWN))}
+                           "seen_slower": share(verdict_counts(runs, with_drift=False, factor=SLOWDOWN), SLOWER)}
     if len(runs) >= drift.MIN_HISTORY + 2:
         with_drift = verdict_counts(runs, with_drift=True)
         floors = drift.estimate(runs[-drift.MAX_HISTORY:]).floors
         for row in rows:
             row["drift_pct"] = floors.get((row["tier"], row["mode"], None), float("nan")) * 100
         out.update(drift_verdicts=with_drift, drift_no_change_share=share(with_drift),
-                   drift_seen_slower=seen(verdict_counts(runs, with_drift=True, factor=SLOWDOWN)))
+                   drift_seen_slower=share(verdict_counts(runs, with_drift=True, factor=SLOWDOWN), SLOWER))
     return out
 
-
-def seen(verdicts: dict[str, int]) -> float:
-    total = sum(verdicts.values())
-    return verdicts.get(SLOWER, 0) / total if total else 0.0
 
 
 def report(name: str, summary: dict[str, Any], runs: int) -> None:

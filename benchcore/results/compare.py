@@ -31,7 +31,7 @@ import numpy as np
 
 from benchcore.models import Environment, Run, RunSpec, ServerEnvironment, TierResult
 from benchcore.presets import REFERENCE_KEY
-from benchcore.results.drift import MIN_HISTORY, NO_DRIFT, Drift, PairKey
+from benchcore.results.drift import MIN_HISTORY, NO_DRIFT, Drift, pair_key
 from benchcore.results.stats import cv_pct
 from benchcore.tiers.registry import MODES, TIER_NAMES, tier_info, tier_order
 
@@ -290,11 +290,8 @@ def compare_runs(run_a: Run, run_b: Run, alpha: float = ALPHA, min_effect: float
                  "means, and no test is possible." for r in reference]
         return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
                           tuple(comparison_warnings(run_a, run_b)), tuple(notes))
-    def drift_key(tier: str, mode: str, level: int | None) -> PairKey:  # as drift.pair_key keys B's results
-        return tier, mode, level if run_b.spec.sweep is not None else None
-
     pairs = tuple(compare_pair(t, m, side_of(by_a.get((t, m, c))), side_of(by_b.get((t, m, c))), alpha, min_effect,
-                               c, (drift or NO_DRIFT).floor(drift_key(t, m, c))) for t, m, c in keys)
+                               c, (drift or NO_DRIFT).floor(pair_key(run_b, t, m, c))) for t, m, c in keys)
     notes = [*verdict_notes(pairs, alpha, min_effect), *drift_notes(pairs, drift)]
     return Comparison(run_a.run_id, run_b.run_id, alpha, min_effect, pairs,
                       tuple(comparison_warnings(run_a, run_b)), tuple(notes), drift)

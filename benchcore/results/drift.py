@@ -78,8 +78,9 @@ def floor_from(p50s_in_time_order: Iterable[float]) -> float | None:
     return math.expm1(multiplier(int(logs.size)) * typical)
 
 
-def pair_key(run: Run, tier: str, mode: str, concurrency: int) -> PairKey:
-    return tier, mode, int(concurrency) if run.spec.sweep is not None else None
+def pair_key(run: Run, tier: str, mode: str, concurrency: int | None) -> PairKey:
+    """The key of run's figures for tier x mode: per concurrency level when the run is a sweep."""
+    return tier, mode, int(concurrency) if run.spec.sweep is not None and concurrency is not None else None
 
 
 def estimate(history: Sequence[Run]) -> Drift:
